@@ -1,0 +1,55 @@
+# Load Module: RGB LED and servo over PWM, on logical pins.
+from machine import PWM, Pin
+from micros import pins
+
+_pwm = {}
+
+
+def _out(name, freq):
+    p = _pwm.get(name)
+    if p is None:
+        p = PWM(Pin(pins.pin(name)), freq=freq, duty_u16=0)
+        _pwm[name] = p
+    return p
+
+
+def _off(*names):
+    for name in names:
+        p = _pwm.pop(name, None)
+        if p:
+            p.deinit()
+
+
+def _level(v):
+    v = int(v)
+    if not 0 <= v <= 1000:
+        raise ValueError("a colour level is 0..1000, not %d" % v)
+    return v * 65535 // 1000
+
+
+def RGB(r=0, g=0, b=0):
+    """Set the RGB LED on pwm_1/pwm_2/pwm_3, each level 0..1000."""
+    duties = (_level(r), _level(g), _level(b))
+    for name, d in zip(("pwm_1", "pwm_2", "pwm_3"), duties):
+        _out(name, 1000).duty_u16(d)
+    return "SET RGB"
+
+
+def RGB_deinit():
+    _off("pwm_1", "pwm_2", "pwm_3")
+    return "RGB OFF"
+
+
+def Servo(angle=90):
+    """Turn the servo on pwm_0 to angle 0..180 degrees (50 Hz, 0.5-2.5 ms)."""
+    a = int(angle)
+    if not 0 <= a <= 180:
+        raise ValueError("a servo angle is 0..180, not %d" % a)
+    us = 500 + a * 2000 // 180
+    _out("pwm_0", 50).duty_u16(us * 65535 // 20000)
+    return "SET SERVO %d" % a
+
+
+def Servo_deinit():
+    _off("pwm_0")
+    return "SERVO OFF"

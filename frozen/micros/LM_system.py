@@ -1,0 +1,69 @@
+# Load Module: system state and housekeeping.
+import gc
+import machine
+import time as _time
+
+
+def memfree():
+    gc.collect()
+    return "CPU[Hz]: %d\nGC MemFree[byte]: %d" % (machine.freq(), gc.mem_free())
+
+
+def gccollect():
+    before = gc.mem_free()
+    gc.collect()
+    return "GC collected %d bytes, %d free" % (gc.mem_free() - before, gc.mem_free())
+
+
+def reboot():
+    from micros import core
+
+    core.reboot()
+
+
+def wifirssi():
+    import network
+
+    sta = network.WLAN(network.STA_IF)
+    if not sta.isconnected():
+        return "no STA connection"
+    return "RSSI[dBm]: %d" % sta.status("rssi")
+
+
+def heartbeat():
+    from micros import pins
+
+    try:
+        led = machine.Pin(pins.pin("builtin"), machine.Pin.OUT)
+    except ValueError:
+        return "<3 heartbeat <3 (no builtin LED)"
+    v = led.value()
+    led.value(not v)
+    _time.sleep_ms(20)
+    led.value(v)
+    return "<3 heartbeat <3"
+
+
+def time():
+    from micros import core
+
+    t = core.localtime()
+    return "%d-%02d-%02d %02d:%02d:%02d" % t[:6]
+
+
+def info():
+    from micros import VERSION, conf, core
+    import sys
+
+    gc.collect()
+    return {
+        "version": VERSION,
+        "platform": sys.platform,
+        "devfid": conf.get("devfid"),
+        "hwuid": conf.get("hwuid"),
+        "nwmd": conf.get("nwmd"),
+        "devip": conf.get("devip"),
+        "uptime_s": _time.ticks_diff(_time.ticks_ms(), core.BOOT_MS) // 1000,
+        "memfree": gc.mem_free(),
+        "safemode": core.SAFE,
+    }

@@ -1,0 +1,152 @@
+# Load Module calls: "<module> <function> [args]" or "<module> <function>(<args>)".
+# Arguments are literals parsed here; nothing of the line is ever exec'd or eval'd.
+import sys
+
+
+class CallError(ValueError):
+    pass
+
+
+def _ident(name, what):
+    if not name or not (name[0].isalpha() or name[0] == "_"):
+        raise CallError("%s %r is not a name" % (what, name))
+    for ch in name:
+        if not (ch.isalpha() or ch.isdigit() or ch == "_"):
+            raise CallError("%s %r is not a name" % (what, name))
+    return name
+
+
+def _tokens(text, sep):
+    # Split on sep (" " or ","), keeping quoted strings whole.
+    out = []
+    cur = ""
+    quote = ""
+    had = False
+    for ch in text:
+        if quote:
+            cur += ch
+            if ch == quote:
+                quote = ""
+        elif ch in "'\"":
+            quote = ch
+            cur += ch
+            had = True
+        elif ch == sep or (sep == " " and ch == "\t"):
+            if cur.strip() or had:
+                out.append(cur.strip())
+            elif sep == ",":
+                raise CallError("empty argument in %r" % text)
+            cur = ""
+            had = False
+        else:
+            cur += ch
+    if quote:
+        raise CallError("unclosed quote in %r" % text)
+    if cur.strip() or had:
+        out.append(cur.strip())
+    elif sep == "," and out:
+        raise CallError("empty argument in %r" % text)
+    return out
+
+
+def literal(tok):
+    """One argument: number, quoted string, True/False/None, or a bare word."""
+    if len(tok) > 1 and tok[0] in "'\"":
+        if tok[-1] != tok[0]:
+            raise CallError("bad string %s" % tok)
+        return tok[1:-1]
+    if tok == "True":
+        return True
+    if tok == "False":
+        return False
+    if tok == "None":
+        return None
+    c = tok[0]
+    if c.isdigit() or (c in "+-." and len(tok) > 1):
+        try:
+            return int(tok, 0)
+        except ValueError:
+            pass
+        try:
+            return float(tok)
+        except ValueError:
+            raise CallError("bad number %s" % tok)
+    for ch in "()[]{}'\"":
+        if ch in tok:
+            raise CallError("bad argument %s" % tok)
+    return tok
+
+
+def parse(line):
+    """line -> (module, function, args, kwargs)."""
+    line = line.strip()
+    sp = line.find(" ")
+    if sp < 0:
+        raise CallError("%r: give a module and a function, e.g. system memfree" % line)
+    mod = _ident(line[:sp], "module")
+    rest = line[sp + 1 :].strip()
+    par = rest.find("(")
+    if par >= 0:
+        if rest[-1] != ")":
+            raise CallError("missing ) in %r" % rest)
+        func = rest[:par].strip()
+        toks = _tokens(rest[par + 1 : -1], ",")
+    else:
+        toks = _tokens(rest, " ")
+        func = toks.pop(0) if toks else ""
+    _ident(func, "function")
+    if func[0] == "_":
+        raise CallError("%s is private" % func)
+    args = []
+    kw = {}
+    for tok in toks:
+        eq = tok.find("=")
+        if eq > 0 and tok[0] not in "'\"":
+            kw[_ident(tok[:eq].strip(), "keyword")] = literal(tok[eq + 1 :].strip())
+        elif kw:
+            raise CallError("positional argument after keyword: %s" % tok)
+        else:
+            args.append(literal(tok))
+    return mod, func, args, kw
+
+
+def module(name):
+    """Import LM_<name>: the frozen core's first, then the node's filesystem."""
+    _ident(name, "module")
+    for full in ("micros.LM_" + name, "LM_" + name):
+        m = sys.modules.get(full)
+        if m:
+            return m
+    for full in ("micros.LM_" + name, "LM_" + name):
+        try:
+            __import__(full)
+            return sys.modules[full]
+        except ImportError as e:
+            if full not in str(e):
+                raise
+    raise CallError("unknown module %s (help lists them)" % name)
+
+
+def function(mod, func):
+    m = module(mod)
+    f = getattr(m, func, None)
+    if func[0] == "_" or not callable(f) or isinstance(f, type):
+        raise CallError("%s has no function %s (help lists them)" % (mod, func))
+    return f
+
+
+def run(line):
+    """Parse and call one LM line; returns what the function returned."""
+    mod, func, args, kw = parse(line)
+    f = function(mod, func)
+    try:
+        return f(*args, **kw)
+    except TypeError as e:
+        # most often a wrong number of arguments: name the call
+        raise CallError("%s %s: %s" % (mod, func, e))
+
+
+def check(line):
+    """Parse a line and resolve its function without calling it."""
+    mod, func, _, _ = parse(line)
+    function(mod, func)

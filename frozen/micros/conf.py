@@ -1,0 +1,197 @@
+# micrOS config store over node_config.json: typed get/set, atomic writes.
+import json
+import os
+import sys
+from micropython import const
+
+_FILE = "node_config.json"
+_TMP = "node_config.json.tmp"
+
+# Flag bits of a parameter.
+REBOOT = const(1)  # takes effect after a reboot
+SECRET = const(2)  # never shown in dump or logs
+SYSTEM = const(4)  # written by the node itself; refused from the shell
+
+# The one definition of every parameter, one per line:
+#   key type default flags lo hi
+# type: s str, i int, b bool; flags: sum of the bits above; lo/hi: int range,
+# or str length range. A string, not a table of tuples: in frozen bytecode or
+# ROMFS it stays in flash and costs no heap. The host reads it through spec().
+SCHEMA = """
+staessid s your_wifi_name 1 0 32
+stapwd s your_wifi_passwd 3 0 64
+devfid s node01 0 1 32
+appwd s ADmin123 3 8 64
+pled b True 1 0 1
+dbg b True 1 0 1
+soctout i 100 1 1 3600
+socport i 9008 1 1 65535
+timirq b False 1 0 1
+timirqcbf s n/a 1 0 512
+cron b False 1 0 1
+crontasks s n/a 1 0 1024
+timirqseq i 3000 1 10 86400000
+extirq b False 1 0 1
+extirqcbf s n/a 1 0 512
+extirqpin s pwm_4 1 1 16
+extirqtrig s up 1 2 4
+extirqprell i 300 1 0 60000
+boothook s n/a 1 0 512
+irqmembuf i 1000 1 0 8192
+gmttime i 1 1 -12 14
+nwmd s n/a 4 0 8
+hwuid s n/a 4 0 32
+devip s n/a 1 0 15
+boostmd b True 1 0 1
+pinmap s n/a 1 0 256
+"""
+
+_cfg = {}
+
+
+class ConfError(ValueError):
+    pass
+
+
+def _row(line):
+    k, t, d, f, lo, hi = line.split()
+    d = d == "True" if t == "b" else int(d) if t == "i" else d
+    return k, d, int(f), int(lo), int(hi)
+
+
+def spec(key):
+    """(key, default, flags, lo, hi) of one parameter."""
+    i = SCHEMA.find("\n%s " % key)
+    if i < 0 or " " in key:
+        raise ConfError("Invalid key: %s (dump lists the keys)" % key)
+    return _row(SCHEMA[i + 1 : SCHEMA.find("\n", i + 1)])
+
+
+def keys():
+    return [line.split(" ", 1)[0] for line in SCHEMA.split("\n") if line]
+
+
+def _check(row, val):
+    key, dflt, _, lo, hi = row
+    if type(val) is not type(dflt):
+        raise ConfError("%s takes %s" % (key, type(dflt).__name__))
+    if isinstance(val, bool):
+        return val
+    if key == "extirqtrig" and val not in ("up", "down", "both"):
+        raise ConfError("extirqtrig is up, down or both")
+    n = val if isinstance(val, int) else len(val)
+    if n < lo or n > hi:
+        what = "" if isinstance(val, int) else " characters"
+        raise ConfError("%s must be %d..%d%s" % (key, lo, hi, what))
+    return val
+
+
+def parse(key, text):
+    """Shell text -> typed value for key (raises ConfError)."""
+    row = spec(key)
+    dflt = row[1]
+    text = text.strip()
+    if isinstance(dflt, bool):
+        low = text.lower()
+        if low in ("true", "1", "on", "yes"):
+            return True
+        if low in ("false", "0", "off", "no"):
+            return False
+        raise ConfError("%s takes True or False" % key)
+    if isinstance(dflt, int):
+        try:
+            return int(text)
+        except ValueError:
+            raise ConfError("%s takes a whole number" % key)
+    if len(text) > 1 and text[0] == text[-1] and text[0] in "'\"":
+        text = text[1:-1]
+    return text
+
+
+def load():
+    """Read node_config.json over the defaults; returns a list of notes."""
+    notes = []
+    _cfg.clear()
+    for line in SCHEMA.split("\n"):
+        if line:
+            row = _row(line)
+            _cfg[row[0]] = row[1]
+    try:
+        os.remove(_TMP)  # a write cut short: the old file is still whole
+    except OSError:
+        pass
+    try:
+        with open(_FILE) as f:
+            data = json.load(f)
+        if not isinstance(data, dict):
+            raise ValueError
+    except OSError:
+        notes.append("config: no %s, using defaults" % _FILE)
+        save()
+        return notes
+    except (ValueError, MemoryError):
+        notes.append("config: %s is corrupt, using defaults (old copy kept as %s.bad)" % (_FILE, _FILE))
+        try:
+            os.rename(_FILE, _FILE + ".bad")
+        except OSError:
+            pass
+        save()
+        return notes
+    for key in data:
+        try:
+            _cfg[key] = _check(spec(key), data[key])
+        except ConfError as e:
+            notes.append("config: ignored %s" % e)
+    return notes
+
+
+def get(key):
+    try:
+        return _cfg[key]
+    except KeyError:
+        raise ConfError("Invalid key: %s (dump lists the keys)" % key)
+
+
+def set(key, val, system=False):
+    """Validate and store one value, then write the file atomically."""
+    row = spec(key)
+    if row[2] & SYSTEM and not system:
+        raise ConfError("%s is written by the node itself" % key)
+    if isinstance(val, str) and not isinstance(row[1], str):
+        val = parse(key, val)
+    _check(row, val)
+    check(key, val)
+    old = _cfg.get(key)
+    _cfg[key] = val
+    try:
+        save()
+    except OSError:
+        _cfg[key] = old
+        raise ConfError("Failed to save %s" % _FILE)
+    return row[2] & REBOOT
+
+
+def save():
+    with open(_TMP, "w") as f:
+        json.dump(_cfg, f)
+    os.rename(_TMP, _FILE)
+
+
+def shown(key):
+    """The value as the shell may show it: secrets masked."""
+    row = spec(key)
+    if row[2] & SECRET:
+        return "*****"
+    return _cfg[key]
+
+
+# key -> the micros module that owns the value's syntax; its check(key, value)
+# raises ConfError. Imported only when such a key is written.
+_HOOKS = {"pinmap": "pins"}
+
+
+def check(key, val):
+    mod = _HOOKS.get(key)
+    if mod:
+        __import__("micros." + mod)
+        sys.modules["micros." + mod].check(key, val)

@@ -1,0 +1,85 @@
+# micrOS entry point: config, boot hook, network, scheduler, then the shell.
+import asyncio
+import sys
+import time
+import machine
+import micropython
+from micros import call, conf
+
+BOOT_MS = time.ticks_ms()
+SAFE = False  # True when the core failed and only the shell runs
+
+
+def localtime(t=None):
+    return time.localtime((time.time() if t is None else t) + conf.get("gmttime") * 3600)
+
+
+def reboot():
+    machine.reset()
+
+
+def run_calls(text, where):
+    """Run ';'-separated LM calls; failures are printed, never raised."""
+    if text == "n/a":
+        return
+    for line in text.split(";"):
+        if line.strip():
+            try:
+                call.run(line)
+            except Exception as e:
+                print("%s: %s: %s" % (where, line.strip(), e))
+
+
+def _freq():
+    fast = conf.get("boostmd")
+    if sys.platform == "esp8266":
+        machine.freq(160000000 if fast else 80000000)
+    else:
+        machine.freq(240000000 if fast else 80000000)
+
+
+def _boot():
+    for note in conf.load():
+        print(note)
+    try:
+        micropython.alloc_emergency_exception_buf(conf.get("irqmembuf"))
+    except AttributeError:  # ports without hard IRQs (the unix port)
+        pass
+    _freq()
+    run_calls(conf.get("boothook"), "boothook")
+    from micros import net
+
+    net.up()
+
+
+async def _main():
+    from micros import shell
+
+    await shell.serve()
+    while True:
+        await asyncio.sleep(3600)
+
+
+def start():
+    global SAFE
+    try:
+        _boot()
+    except Exception as e:
+        SAFE = True
+        print("micrOS: boot failed, safe mode (shell only):")
+        sys.print_exception(e)
+    try:
+        asyncio.run(_main())
+    except Exception as e:
+        sys.print_exception(e)
+        _rescue()
+
+
+def _rescue():
+    # The shell itself failed: leave the node reachable through WebREPL.
+    try:
+        import webrepl
+
+        webrepl.start()
+    except ImportError:
+        raise SystemExit(1)

@@ -1,0 +1,73 @@
+# Network from config: STA with fallback to AP, static IP, NTP, hwuid.
+import time
+from micropython import const
+from micros import conf
+
+_STA_WAIT_MS = const(15000)
+
+
+def _hex(b):
+    return ":".join("%02x" % x for x in b)
+
+
+def _sta(sta):
+    ssid = conf.get("staessid")
+    if ssid in ("", "your_wifi_name"):
+        return None
+    sta.active(True)
+    devip = conf.get("devip")
+    sta.connect(ssid, conf.get("stapwd"))
+    t0 = time.ticks_ms()
+    while not sta.isconnected():
+        if time.ticks_diff(time.ticks_ms(), t0) > _STA_WAIT_MS:
+            sta.active(False)
+            print("net: no STA connection to %s, falling back to AP" % ssid)
+            return None
+        time.sleep_ms(100)
+    cfg = sta.ifconfig()
+    if devip == "n/a":
+        conf.set("devip", cfg[0], system=True)  # the first address becomes static
+    elif devip != cfg[0]:
+        sta.ifconfig((devip,) + tuple(cfg[1:]))
+    return sta.ifconfig()[0]
+
+
+def _ap(ap):
+    ap.active(True)
+    ap.config(essid=conf.get("devfid"), password=conf.get("appwd"), authmode=3)
+    return ap.ifconfig()[0]
+
+
+def ntp():
+    try:
+        import ntptime
+
+        ntptime.settime()  # the RTC keeps UTC; gmttime is applied on reading
+        return True
+    except (ImportError, OSError) as e:
+        print("net: NTP failed:", e)
+        return False
+
+
+def up():
+    """Bring the network up from config; returns (mode, ip)."""
+    import network
+
+    sta = network.WLAN(network.STA_IF)
+    ap = network.WLAN(network.AP_IF)
+    hwuid = _hex(sta.config("mac"))
+    if conf.get("hwuid") != hwuid:
+        conf.set("hwuid", hwuid, system=True)
+    ip = _sta(sta)
+    mode = "STA"
+    if ip is None:
+        mode = "AP"
+        ip = _ap(ap)
+    else:
+        ap.active(False)
+    if conf.get("nwmd") != mode:
+        conf.set("nwmd", mode, system=True)
+    print("net: %s %s" % (mode, ip))
+    if mode == "STA":
+        ntp()
+    return mode, ip

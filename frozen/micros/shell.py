@@ -1,0 +1,229 @@
+# micrOS socket shell: many clients at once over asyncio, one line a command.
+import asyncio
+import gc
+import sys
+import time
+from micropython import const
+from micros import VERSION, call, conf
+
+_LINE_MAX = const(1200)  # longest accepted command line, bytes
+_MAX_CLIENTS = const(24)
+_SWEEP_MS = const(1000)
+
+HOST = "0.0.0.0"  # the virtual board binds 127.0.0.1
+_RX = bytearray(128)  # shared receive chunk; copied out before any await
+_clients = []  # [writer, task, last_ticks, conf_mode]
+
+
+def prompt(cl):
+    return ("[configure] %s $ " if cl[3] else "%s $ ") % conf.get("devfid")
+
+
+def _render(res, as_json):
+    if as_json:
+        import json
+
+        return json.dumps(res)
+    if res is None:
+        return ""
+    if isinstance(res, dict):
+        return "\n".join("%s: %s" % (k, res[k]) for k in sorted(res))
+    if isinstance(res, (list, tuple)):
+        return "\n".join(str(x) for x in res)
+    return str(res)
+
+
+def _help():
+    import os
+    from micros import LMS
+
+    out = [
+        "[micrOS] built-in commands:",
+        "  hello - hello:<devfid>:<hwuid>",
+        "  version - micrOS version",
+        "  help - this text",
+        "  exit - close this connection",
+        "  reboot - restart the node",
+        "  webrepl - start WebREPL (boards only)",
+        "[CONF] configure mode:",
+        "  configure | conf - enter conf mode",
+        "  dump [filter] - list the settings",
+        "  <key> - read one setting",
+        "  <key> <value> | <key>:<value> - write one setting",
+        "  noconfigure | noconf - leave conf mode",
+        "[LMS] <module> <function> [args] | <module> <function>(args) [>json]:",
+    ]
+    names = list(LMS)
+    for f in os.listdir():
+        if f.startswith("LM_") and (f.endswith(".py") or f.endswith(".mpy")):
+            n = f[3 : f.rfind(".")]
+            if n not in names:
+                names.append(n)
+    for name in names:
+        before = set(sys.modules)
+        try:
+            m = call.module(name)
+            funcs = sorted(
+                k for k in dir(m) if k[0] != "_" and callable(getattr(m, k)) and not isinstance(getattr(m, k), type)
+            )
+            out.append("  " + name)
+            out.extend("    " + k for k in funcs)
+        except Exception as e:  # a broken user module must not break help
+            out.append("  %s (cannot load: %s)" % (name, e))
+        for k in set(sys.modules) - before:
+            del sys.modules[k]  # listing must not keep modules in RAM
+    gc.collect()
+    return "\n".join(out)
+
+
+def _conf(cl, line):
+    """Conf-mode line -> reply, or None when it is not a conf command."""
+    if line in ("noconf", "noconfigure"):
+        cl[3] = False
+        return ""
+    if line == "dump" or line.startswith("dump "):
+        flt = line[5:].strip()
+        return "\n".join("%s: %s" % (k, conf.shown(k)) for k in conf.keys() if flt in k)
+    key, sep, val = line.partition(" ")
+    colon = key.find(":")
+    if colon > 0:
+        key, val, sep = line[:colon], line[colon + 1 :], ":"
+    if not sep:
+        return str(conf.shown(key))
+    again = conf.set(key, val)
+    return "Saved (takes effect after reboot)" if again else "Saved"
+
+
+async def _reboot():
+    from micros import core
+
+    await asyncio.sleep_ms(100)
+    core.reboot()
+
+
+def _exec(cl, line):
+    """One command line -> reply text; None closes the connection."""
+    as_json = line.endswith(">json")
+    if as_json:
+        line = line[:-5].rstrip()
+    if not line:
+        return ""
+    if line == "exit":
+        return None
+    if line == "hello":
+        return "hello:%s:%s" % (conf.get("devfid"), conf.get("hwuid"))
+    if line == "version":
+        return VERSION
+    if line == "help":
+        return _help()
+    if line in ("conf", "configure"):
+        cl[3] = True
+        return ""
+    if line == "reboot":
+        asyncio.create_task(_reboot())
+        return "Reboot"
+    if line == "webrepl":
+        return _webrepl()
+    if cl[3]:
+        return _conf(cl, line)
+    return _render(call.run(line), as_json)
+
+
+def _webrepl():
+    try:
+        import webrepl
+    except ImportError:
+        return "Error: webrepl is not available on this board"
+    pwd = conf.get("appwd")
+    if not 4 <= len(pwd) <= 9:
+        return "Error: WebREPL needs appwd of 4..9 characters; set it in conf mode"
+    webrepl.start(password=pwd)
+    return "WebREPL started on port 8266; log in with the appwd password"
+
+
+async def _reply(w, text):
+    w.write(text)
+    await w.drain()
+
+
+async def _serve(r, w):
+    cl = [w, asyncio.current_task(), time.ticks_ms(), False]
+    if len(_clients) >= _MAX_CLIENTS:
+        await _reply(w, "Error: node busy (%d clients), try again later\nBye!\n" % _MAX_CLIENTS)
+        w.close()
+        await w.wait_closed()
+        return
+    _clients.append(cl)
+    acc = bytearray()
+    skip = False
+    try:
+        await _reply(w, prompt(cl))
+        while True:
+            n = await r.readinto(_RX)
+            if not n:
+                break
+            cl[2] = time.ticks_ms()
+            acc.extend(memoryview(_RX)[:n])
+            while True:
+                i = acc.find(b"\n")
+                if i < 0:
+                    break
+                raw = acc[:i]
+                acc = acc[i + 1 :]
+                if skip:
+                    skip = False
+                    continue
+                try:
+                    line = raw.decode().strip()
+                except UnicodeError:
+                    out = "Error: the line is not UTF-8 text"
+                else:
+                    try:
+                        out = _exec(cl, line)
+                    except (call.CallError, conf.ConfError) as e:
+                        out = "Error: %s" % e
+                    except Exception as e:
+                        out = "Error: %s: %s" % (type(e).__name__, e)
+                    if out is None:
+                        await _reply(w, "Bye!\n")
+                        return
+                await _reply(w, (out + "\n" if out else "") + prompt(cl))
+            if len(acc) > _LINE_MAX and not skip:
+                acc = bytearray()
+                skip = True
+                await _reply(w, "Error: line too long (max %d bytes)\n%s" % (_LINE_MAX, prompt(cl)))
+            elif skip:
+                acc = bytearray()
+    except (OSError, asyncio.CancelledError):
+        pass
+    finally:
+        _clients.remove(cl)
+        try:
+            w.close()
+            await w.wait_closed()
+        except OSError:
+            pass
+
+
+async def _sweep():
+    # Close clients idle for longer than soctout; no client blocks another.
+    while True:
+        await asyncio.sleep_ms(_SWEEP_MS)
+        limit = conf.get("soctout") * 1000
+        now = time.ticks_ms()
+        for cl in _clients:
+            if time.ticks_diff(now, cl[2]) > limit:
+                cl[2] = now
+                try:
+                    cl[0].write("Bye! (idle for %d s)\n" % conf.get("soctout"))
+                except OSError:
+                    pass
+                cl[1].cancel()
+
+
+async def serve():
+    port = conf.get("socport")
+    srv = await asyncio.start_server(_serve, HOST, port, backlog=8)
+    print("micrOS shell on %s:%d" % (HOST, port))
+    asyncio.create_task(_sweep())
+    return srv

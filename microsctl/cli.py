@@ -1,0 +1,76 @@
+"""The invoke tasks. Each is a thin layer over a module of this package."""
+import functools
+
+from invoke import Collection, Exit, task
+
+from . import MicrosError
+
+
+def user_errors(fn):
+    """Turn a MicrosError into one clear line and exit status 1."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kw):
+        try:
+            return fn(*args, **kw)
+        except MicrosError as err:
+            raise Exit(f"error: {err}", code=1) from err
+
+    return wrapper
+
+
+@task(
+    help={
+        "profile": "config profile from config_profiles/ (default: default)",
+        "port": "TCP port of the shell on 127.0.0.1 (default: the profile's socport, 9008)",
+        "heap": "MicroPython heap size, e.g. 38k for an ESP8266-sized heap (default: 64k)",
+        "set": "KEY=VALUE config setting on top of the profile; repeatable",
+        "node": "node name; its filesystem lives in build/sim/<node>/ (default: the profile name)",
+        "fresh": "start from a new filesystem instead of the node's kept one",
+    },
+    iterable=["set"],
+)
+@user_errors
+def sim(c, profile="default", port=None, heap="64k", set=None, node=None, fresh=False):
+    """Boot a virtual micrOS node in the foreground (Ctrl-C stops it)."""
+    from . import profiles
+    from .sim import SimNode
+
+    prof = profiles.load(profile)
+    n = SimNode(node or profile, heap=heap)
+    cfg = n.prepare(profile, set, port, fresh)
+    print(f"[sim] node {n.name}: profile {profile}, filesystem {n.fs}")
+    print(f"[sim] shell: invoke shell --port {cfg['socport']}")
+    for ex in prof["examples"]:
+        print(f"[sim]   try: invoke shell --port {cfg['socport']} {ex!r}")
+    try:
+        rc = n.run()
+    except KeyboardInterrupt:
+        n.stop()
+        rc = 0
+    if rc:
+        raise Exit(f"error: the virtual node exited with status {rc} (see its output above)", code=1)
+
+
+@task(
+    help={
+        "port": "TCP port of the node's shell (default 9008)",
+        "host": "node address (default 127.0.0.1)",
+        "command": "run this command (several: one per line) and exit; without it, an interactive shell",
+    },
+    positional=["command"],
+)
+@user_errors
+def shell(c, port=9008, host="127.0.0.1", command=None):
+    """Talk to a node's shell: interactively, or one command and exit (status 1 on an error reply)."""
+    from . import client
+
+    if command is None:
+        rc = client.interactive(int(port), host)
+    else:
+        rc = client.one_shot(int(port), [ln for ln in command.splitlines() if ln.strip()], host)
+    if rc:
+        raise Exit(code=rc)
+
+
+ns = Collection(sim, shell)

