@@ -73,4 +73,18 @@ def shell(c, port=9008, host="127.0.0.1", command=None):
         raise Exit(code=rc)
 
 
-ns = Collection(sim, shell)
+@task(
+    help={
+        "only": "run just this section (see microsctl/bench.py SECTIONS)",
+        "quick": "fewer iterations, for a smoke run",
+    }
+)
+@user_errors
+def bench(c, only=None, quick=False):
+    """Measure speed and memory; print the figures and record them in docs/benchmarks.md."""
+    from . import bench as b
+
+    b.run(only, quick)
+
+
+ns = Collection(sim, shell, bench)
