@@ -23,7 +23,7 @@ def user_errors(fn):
     help={
         "profile": "config profile from config_profiles/ (default: default)",
         "port": "TCP port of the shell on 127.0.0.1 (default: the profile's socport, 9008)",
-        "heap": "MicroPython heap size, e.g. 38k for an ESP8266-sized heap (default: 64k)",
+        "heap": "MicroPython heap size, e.g. 38k for an ESP8266-sized heap (default: 128k, ESP32-like)",
         "set": "KEY=VALUE config setting on top of the profile; repeatable",
         "node": "node name; its filesystem lives in build/sim/<node>/ (default: the profile name)",
         "fresh": "start from a new filesystem instead of the node's kept one",
@@ -31,7 +31,7 @@ def user_errors(fn):
     iterable=["set"],
 )
 @user_errors
-def sim(c, profile="default", port=None, heap="64k", set=None, node=None, fresh=False):
+def sim(c, profile="default", port=None, heap="128k", set=None, node=None, fresh=False):
     """Boot a virtual micrOS node in the foreground (Ctrl-C stops it)."""
     from . import profiles
     from .sim import SimNode
@@ -87,4 +87,14 @@ def bench(c, only=None, quick=False):
     b.run(only, quick)
 
 
+@task
+@user_errors
+def boards(c):
+    """List the boards (boards/*/board.json): chip, flash, firmware and filesystem offsets."""
+    from . import boards as db
+
+    print(db.listing())
+
+
 ns = Collection(sim, shell, bench)
+ns.add_task(boards)

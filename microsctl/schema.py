@@ -68,7 +68,7 @@ def validate(key, value, system=False):
         row = conf.spec(key)
         if row[2] & conf.SYSTEM and not system:
             raise conf.ConfError(f"{key} is written by the node itself")
-        if isinstance(value, str) and not isinstance(row[1], str):
+        if isinstance(value, str):
             value = conf.parse(key, value)
         conf._check(row, value)
         mod = conf._HOOKS.get(key)

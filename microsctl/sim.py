@@ -35,7 +35,7 @@ def write_config(path, cfg):
 class SimNode:
     """One virtual node: its own filesystem folder, kept across reboots."""
 
-    def __init__(self, name, root=SIM_ROOT, heap="64k", code=None):
+    def __init__(self, name, root=SIM_ROOT, heap="128k", code=None):
         self.name = name
         self.dir = Path(root) / name
         self.fs = self.dir / "fs"
@@ -111,6 +111,24 @@ class SimNode:
             if rc != RESET_EXIT or self._stop:
                 return rc
             print(f"[sim] {self.name} reboots", file=sys.stderr, flush=True)
+
+    def boot_log(self, until="micrOS shell on", timeout=10):
+        """Boot once, return what the node printed up to the line containing `until`."""
+        proc = subprocess.Popen(self.argv(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                env=self.env(), text=True)
+        lines = []
+        timer = threading.Timer(timeout, proc.kill)
+        timer.start()
+        try:
+            for line in proc.stdout:
+                lines.append(line)
+                if until in line:
+                    break
+        finally:
+            timer.cancel()
+            proc.kill()
+            proc.wait()
+        return "".join(lines)
 
     # -- background use (tests, benchmarks) --
     def start(self, log=None, timeout=10):

@@ -17,7 +17,7 @@ def make_node(tmp_path):
     """Factory: boot a virtual node (real MicroPython) in tmp_path; stopped at teardown."""
     nodes = []
 
-    def make(profile="default", sets=(), heap="64k", name=None, start=True, **kw):
+    def make(profile="default", sets=(), heap="128k", name=None, start=True, **kw):
         n = SimNode(name or f"n{len(nodes)}", root=tmp_path, heap=heap, **kw)
         n.prepare(profile, list(sets), port=free_port())
         nodes.append(n)

@@ -10,7 +10,16 @@ def _hex(b):
     return ":".join("%02x" % x for x in b)
 
 
-def _sta(sta):
+def _failed(network, sta):
+    # a definite "no" from the driver ends the wait early
+    st = sta.status()
+    for name in ("STAT_WRONG_PASSWORD", "STAT_NO_AP_FOUND", "STAT_CONNECT_FAIL"):
+        if st == getattr(network, name, None):
+            return name[5:].lower().replace("_", " ")
+    return None
+
+
+def _sta(network, sta):
     ssid = conf.get("staessid")
     if ssid in ("", "your_wifi_name"):
         return None
@@ -19,9 +28,10 @@ def _sta(sta):
     sta.connect(ssid, conf.get("stapwd"))
     t0 = time.ticks_ms()
     while not sta.isconnected():
-        if time.ticks_diff(time.ticks_ms(), t0) > _STA_WAIT_MS:
+        why = _failed(network, sta)
+        if why or time.ticks_diff(time.ticks_ms(), t0) > _STA_WAIT_MS:
             sta.active(False)
-            print("net: no STA connection to %s, falling back to AP" % ssid)
+            print("net: no STA connection to %s (%s), falling back to AP" % (ssid, why or "timeout"))
             return None
         time.sleep_ms(100)
     cfg = sta.ifconfig()
@@ -58,7 +68,7 @@ def up():
     hwuid = _hex(sta.config("mac"))
     if conf.get("hwuid") != hwuid:
         conf.set("hwuid", hwuid, system=True)
-    ip = _sta(sta)
+    ip = _sta(network, sta)
     mode = "STA"
     if ip is None:
         mode = "AP"

@@ -15,8 +15,14 @@ _RX = bytearray(128)  # shared receive chunk; copied out before any await
 _clients = []  # [writer, task, last_ticks, conf_mode]
 
 
+_pc = [None, "", ""]  # devfid the prompts were made for, prompt, conf-mode prompt
+
+
 def prompt(cl):
-    return ("[configure] %s $ " if cl[3] else "%s $ ") % conf.get("devfid")
+    d = conf.get("devfid")
+    if d is not _pc[0]:
+        _pc[:] = [d, d + " $ ", "[configure] " + d + " $ "]
+    return _pc[2] if cl[3] else _pc[1]
 
 
 def _render(res, as_json):
@@ -33,26 +39,27 @@ def _render(res, as_json):
     return str(res)
 
 
+_HELP = """[micrOS] built-in commands:
+  hello - hello:<devfid>:<hwuid>
+  version - micrOS version
+  help - this text
+  exit - close this connection
+  reboot - restart the node
+  webrepl - start WebREPL (boards only)
+[CONF] configure mode:
+  configure | conf - enter conf mode
+  dump [filter] - list the settings
+  <key> - read one setting
+  <key> <value> | <key>:<value> - write one setting
+  noconfigure | noconf - leave conf mode
+[LMS] <module> <function> [args] | <module> <function>(args) [>json]:"""
+
+
 def _help():
     import os
     from micros import LMS
 
-    out = [
-        "[micrOS] built-in commands:",
-        "  hello - hello:<devfid>:<hwuid>",
-        "  version - micrOS version",
-        "  help - this text",
-        "  exit - close this connection",
-        "  reboot - restart the node",
-        "  webrepl - start WebREPL (boards only)",
-        "[CONF] configure mode:",
-        "  configure | conf - enter conf mode",
-        "  dump [filter] - list the settings",
-        "  <key> - read one setting",
-        "  <key> <value> | <key>:<value> - write one setting",
-        "  noconfigure | noconf - leave conf mode",
-        "[LMS] <module> <function> [args] | <module> <function>(args) [>json]:",
-    ]
+    out = [_HELP]
     names = list(LMS)
     for f in os.listdir():
         if f.startswith("LM_") and (f.endswith(".py") or f.endswith(".mpy")):
@@ -72,6 +79,8 @@ def _help():
             out.append("  %s (cannot load: %s)" % (name, e))
         for k in set(sys.modules) - before:
             del sys.modules[k]  # listing must not keep modules in RAM
+    for k in [k for k, m in call._mods.items() if m.__name__ not in sys.modules]:
+        del call._mods[k]
     gc.collect()
     return "\n".join(out)
 
@@ -146,6 +155,20 @@ async def _reply(w, text):
     await w.drain()
 
 
+def _answer(cl, raw):
+    """One received line -> reply text; None closes the connection."""
+    try:
+        line = raw.decode().strip()
+    except UnicodeError:
+        return "Error: the line is not UTF-8 text"
+    try:
+        return _exec(cl, line)
+    except (call.CallError, conf.ConfError) as e:
+        return "Error: %s" % e
+    except Exception as e:  # an LM's own failure: report it, keep serving
+        return "Error: %s: %s" % (type(e).__name__, e)
+
+
 async def _serve(r, w):
     cl = [w, asyncio.current_task(), time.ticks_ms(), False]
     if len(_clients) >= _MAX_CLIENTS:
@@ -154,8 +177,8 @@ async def _serve(r, w):
         await w.wait_closed()
         return
     _clients.append(cl)
-    acc = bytearray()
-    skip = False
+    acc = b""  # the start of a line not yet complete
+    skip = False  # dropping the rest of a line that was too long
     try:
         await _reply(w, prompt(cl))
         while True:
@@ -163,37 +186,26 @@ async def _serve(r, w):
             if not n:
                 break
             cl[2] = time.ticks_ms()
-            acc.extend(memoryview(_RX)[:n])
+            data = acc + _RX[:n] if acc else _RX[:n]
+            start = 0
             while True:
-                i = acc.find(b"\n")
+                i = data.find(b"\n", start)
                 if i < 0:
                     break
-                raw = acc[:i]
-                acc = acc[i + 1 :]
                 if skip:
                     skip = False
-                    continue
-                try:
-                    line = raw.decode().strip()
-                except UnicodeError:
-                    out = "Error: the line is not UTF-8 text"
                 else:
-                    try:
-                        out = _exec(cl, line)
-                    except (call.CallError, conf.ConfError) as e:
-                        out = "Error: %s" % e
-                    except Exception as e:
-                        out = "Error: %s: %s" % (type(e).__name__, e)
+                    out = _answer(cl, data[start:i])
                     if out is None:
                         await _reply(w, "Bye!\n")
                         return
-                await _reply(w, (out + "\n" if out else "") + prompt(cl))
-            if len(acc) > _LINE_MAX and not skip:
-                acc = bytearray()
+                    await _reply(w, (out + "\n" if out else "") + prompt(cl))
+                start = i + 1
+            acc = b"" if skip else data[start:]
+            if len(acc) > _LINE_MAX:
+                acc = b""
                 skip = True
                 await _reply(w, "Error: line too long (max %d bytes)\n%s" % (_LINE_MAX, prompt(cl)))
-            elif skip:
-                acc = bytearray()
     except (OSError, asyncio.CancelledError):
         pass
     finally:

@@ -5,6 +5,11 @@ import os
 
 STA_IF = 0
 AP_IF = 1
+STAT_IDLE = 1000
+STAT_CONNECTING = 1001
+STAT_WRONG_PASSWORD = 202
+STAT_NO_AP_FOUND = 201
+STAT_GOT_IP = 1010
 _ifs = {}
 
 
@@ -45,9 +50,11 @@ class WLAN:
             raise OSError("STA is not active")
         nets = os.getenv("MICROS_SIM_WIFI")
         if nets:
-            self._conn = ("%s:%s" % (ssid, key or "")) in nets.split(",")
+            known = dict(n.split(":", 1) for n in nets.split(","))
         else:
-            self._conn = ssid != "your_wifi_name"
+            known = {ssid: key} if ssid != "your_wifi_name" else {}
+        self._conn = known.get(ssid, None) == key
+        self._status = STAT_GOT_IP if self._conn else STAT_WRONG_PASSWORD if ssid in known else STAT_NO_AP_FOUND
         self._cfg["essid"] = ssid
 
     def disconnect(self):
@@ -69,4 +76,4 @@ class WLAN:
     def status(self, what=None):
         if what == "rssi":
             return -55 if self._conn else 0
-        return 1010 if self._conn else 1000
+        return getattr(self, "_status", STAT_IDLE)

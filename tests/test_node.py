@@ -1,0 +1,135 @@
+"""Node-level behaviour: many clients, idle clients, boot, network, safe mode."""
+import json
+import socket
+import threading
+import time
+
+from microsctl.client import Shell
+
+
+def test_sixteen_clients_at_once_and_an_idle_one(node):
+    idle = socket.create_connection(("127.0.0.1", node.port))  # connects, never speaks
+    half = socket.create_connection(("127.0.0.1", node.port))
+    half.sendall(b"system mem")  # half a line, then silence
+    shells = [Shell(node.port) for _ in range(16)]
+    errors = []
+
+    def work(i, s):
+        try:
+            for j in range(20):
+                s.cmd("conf")
+                assert s.cmd("devfid") == "node01"
+                s.cmd("noconf")
+                assert s.cmd("gpio RGB(%d,%d,0)" % (i, j)) == "SET RGB"
+                assert s.cmd("hello").startswith("hello:node01:")
+        except Exception as e:  # noqa: BLE001 - collected and asserted below
+            errors.append(e)
+
+    threads = [threading.Thread(target=work, args=(i, s)) for i, s in enumerate(shells)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert not errors
+    for s in shells:
+        s.close()
+    idle.close()
+    half.close()
+
+
+def test_idle_client_is_closed_after_soctout_others_unaffected(make_node):
+    n = make_node(sets=["soctout=2"])
+    idle = socket.create_connection(("127.0.0.1", n.port))
+    idle.settimeout(0.3)
+    got = b""
+    with Shell(n.port) as busy:
+        t0 = time.monotonic()
+        while time.monotonic() - t0 < 6:
+            try:
+                chunk = idle.recv(1024)
+            except socket.timeout:
+                assert busy.cmd("hello").startswith("hello:")  # the busy client keeps talking
+                continue
+            if not chunk:
+                break  # closed by the node
+            got += chunk
+        waited = time.monotonic() - t0
+        assert got.endswith(b"Bye! (idle for 2 s)\n")
+        assert 1.5 < waited < 5
+        assert busy.cmd("hello").startswith("hello:")
+    idle.close()
+
+
+def test_boothook_runs_before_network(make_node):
+    n = make_node(start=False)
+    n.fs.joinpath("LM_probe.py").write_text(
+        "import network\n"
+        "seen = []\n"
+        "def at_boot():\n"
+        "    seen.append(network.WLAN(network.STA_IF).active() or network.WLAN(network.AP_IF).active())\n"
+        "def show():\n"
+        "    return seen\n")
+    cfg = n.config()
+    cfg["boothook"] = "probe at_boot;gpio RGB(0,0,7)"
+    n.config_path.write_text(json.dumps(cfg))
+    n.start()
+    with Shell(n.port) as s:
+        assert s.cmd("probe show") == "False"  # ran once, with no interface up yet
+        assert json.loads(s.cmd("sim pins >json"))["pwm"]["27"] == [1000, 458]
+
+
+def test_failing_boothook_does_not_stop_boot(make_node):
+    n = make_node(sets=["boothook=nosuch thing;system nope"])
+    with Shell(n.port) as s:
+        assert json.loads(s.cmd("system info >json"))["safemode"] is False
+    log = n.log.read_text()
+    assert "boothook: nosuch thing: unknown module nosuch" in log
+    assert "boothook: system nope: system has no function nope" in log
+
+
+def test_station_mode_remembers_first_address(make_node, monkeypatch):
+    monkeypatch.setenv("MICROS_SIM_WIFI", "homenet:pa55word")
+    n = make_node(sets=["staessid=homenet", "stapwd=pa55word"])
+    with Shell(n.port) as s:
+        info = json.loads(s.cmd("system info >json"))
+        assert info["nwmd"] == "STA" and info["devip"] == "127.0.0.1"
+        assert s.cmd("system wifirssi") == "RSSI[dBm]: -55"
+    cfg = n.config()
+    assert cfg["nwmd"] == "STA" and cfg["devip"] == "127.0.0.1"
+    assert cfg["hwuid"].startswith("02:00:00:")
+
+
+def test_wrong_wifi_password_falls_back_to_ap(make_node, monkeypatch):
+    monkeypatch.setenv("MICROS_SIM_WIFI", "homenet:pa55word")
+    n = make_node(sets=["staessid=homenet", "stapwd=wrong-password"], start=False)
+    assert "net: no STA connection to homenet (wrong password), falling back to AP" in n.boot_log()
+    assert n.config()["nwmd"] == "AP"
+
+
+def test_core_failure_drops_to_safe_mode_with_shell(make_node):
+    n = make_node(start=False)
+    # a broken module shadowing the network driver breaks the boot after the config
+    n.fs.joinpath("network.py").write_text("raise OSError('radio is broken')\n")
+    n.start()
+    with Shell(n.port) as s:
+        assert s.cmd("hello").startswith("hello:node01:")
+        assert json.loads(s.cmd("system info >json"))["safemode"] is True
+        s.cmd("conf")
+        assert s.cmd("devfid fixed") == "Saved"
+    assert "boot failed, safe mode (shell only)" in n.log.read_text()
+
+
+def test_boots_and_serves_three_clients_at_64k(make_node):
+    n = make_node(heap="64k")
+    shells = [Shell(n.port) for _ in range(3)]
+    for s in shells:
+        assert s.cmd("system memfree").startswith("CPU[Hz]")
+    assert json.loads(shells[0].cmd("system info >json"))["safemode"] is False
+    for s in shells:
+        s.close()
+
+
+def test_boostmd_sets_cpu_frequency(make_node):
+    n = make_node(sets=["boostmd=False"])
+    with Shell(n.port) as s:
+        assert s.cmd("system memfree").splitlines()[0] == "CPU[Hz]: 80000000"
