@@ -42,7 +42,7 @@ def sim(c, profile="default", port=None, heap="128k", set=None, node=None, fresh
     print(f"[sim] node {n.name}: profile {profile}, filesystem {n.fs}")
     print(f"[sim] shell: invoke shell --port {cfg['socport']}")
     for ex in prof["examples"]:
-        print(f"[sim]   try: invoke shell --port {cfg['socport']} {ex!r}")
+        print(f"[sim]   try: invoke shell --port {cfg['socport']} -c {ex!r}")
     try:
         rc = n.run()
     except KeyboardInterrupt:
@@ -58,14 +58,16 @@ def sim(c, profile="default", port=None, heap="128k", set=None, node=None, fresh
         "host": "node address (default 127.0.0.1)",
         "command": "run this command (several: one per line) and exit; without it, an interactive shell",
     },
-    positional=["command"],
+    # invoke has no optional positional arguments (pyinvoke/invoke#159), so the
+    # one-shot command is the flag -c/--command; without it the shell is interactive.
+    positional=[],
 )
 @user_errors
 def shell(c, port=9008, host="127.0.0.1", command=None):
     """Talk to a node's shell: interactively, or one command and exit (status 1 on an error reply)."""
     from . import client
 
-    if command is None:
+    if not command:
         rc = client.interactive(int(port), host)
     else:
         rc = client.one_shot(int(port), [ln for ln in command.splitlines() if ln.strip()], host)
@@ -96,5 +98,22 @@ def boards(c):
     print(db.listing())
 
 
+@task(
+    help={
+        "board": "board name or alias (invoke boards lists them): esp8266, esp32, esp32c3, esp32s3, sim",
+        "variant": "MicroPython board variant, e.g. FLASH_1M or SPIRAM (default: the board's default)",
+        "dry_run": "print the commands (and the ESP8266 irom0 budget) without running them",
+        "jobs": "parallel make jobs inside the container (default: number of CPUs)",
+    }
+)
+@user_errors
+def build(c, board, variant=None, dry_run=False, jobs=None):
+    """Build firmware with the micrOS core frozen in (Docker), or the sim's ROMFS image, into build/<board>/."""
+    from . import build as b
+
+    b.build(board, variant, dry_run, jobs)
+
+
 ns = Collection(sim, shell, bench)
 ns.add_task(boards)
+ns.add_task(build)

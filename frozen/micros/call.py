@@ -99,6 +99,8 @@ def parse(line):
         if rest[-1] != ")":
             raise CallError("missing ) in %r" % rest)
         func = rest[:par].strip()
+        if len(func.split()) != 1:
+            raise CallError("%r: one function name before (" % rest)
         toks = _tokens(rest[par + 1 : -1], ",")
     else:
         toks = _tokens(rest, " ")
