@@ -17,6 +17,9 @@ DOC = ROOT / "docs" / "benchmarks.md"
 SECTIONS = {
     "shell": "bench_shell:shell",
     "heap": "bench_shell:heap",
+    "sched": "bench_sched:sched",
+    "flash": "bench_flash:flash",
+    "forms": "bench_build:forms",
 }
 
 HEADER = """# Benchmarks

@@ -27,25 +27,34 @@ def user_errors(fn):
         "set": "KEY=VALUE config setting on top of the profile; repeatable",
         "node": "node name; its filesystem lives in build/sim/<node>/ (default: the profile name)",
         "fresh": "start from a new filesystem instead of the node's kept one",
+        "flash": "boot from the filesystem of this flash image (invoke flash --board sim --port PATH); "
+        "flashed from the profile if it does not exist",
+        "romfs": "run the core from a ROMFS image (as invoke build --board sim makes it), "
+        "as a board runs frozen code",
     },
     iterable=["set"],
 )
 @user_errors
-def sim(c, profile="default", port=None, heap="128k", set=None, node=None, fresh=False):
+def sim(c, profile="default", port=None, heap="128k", set=None, node=None, fresh=False, flash=None, romfs=False):
     """Boot a virtual micrOS node in the foreground (Ctrl-C stops it)."""
     from . import profiles
     from .sim import SimNode
 
     prof = profiles.load(profile)
-    n = SimNode(node or profile, heap=heap)
+    image = None
+    if romfs:  # rebuilt each time (under a second), so it always holds the current core
+        from . import boards, build
+
+        image = build.build_sim(boards.get("sim"))
+    n = SimNode(node or profile, heap=heap, flash=flash, romfs=image)
     cfg = n.prepare(profile, set, port, fresh)
-    print(f"[sim] node {n.name}: profile {profile}, filesystem {n.fs}")
+    print(f"[sim] node {n.name}: profile {profile}, filesystem {n.flash or n.fs}")
     print(f"[sim] shell: invoke shell --port {cfg['socport']}")
     for ex in prof["examples"]:
         print(f"[sim]   try: invoke shell --port {cfg['socport']} -c {ex!r}")
     try:
         rc = n.run()
-    except KeyboardInterrupt:
+    except KeyboardInterrupt:  # the node got the Ctrl-C too and says so
         n.stop()
         rc = 0
     if rc:
@@ -114,6 +123,75 @@ def build(c, board, variant=None, dry_run=False, jobs=None):
     b.build(board, variant, dry_run, jobs)
 
 
+_FLASH_HELP = {
+    "board": "board name or alias (invoke boards), e.g. esp32, esp8266, sim",
+    "port": "serial port (/dev/ttyUSB0, COM3, socket://host:port); for --board sim the flash image file "
+    "(default build/sim/flash.img)",
+    "profile": "config profile from config_profiles/ (invoke profiles)",
+    "set": "KEY=VALUE per-device setting on top of the profile; repeatable (not for secrets)",
+    "device": "JSON file of per-device settings, applied before --set",
+    "baud": "baud rate of the write (default 460800; a failed fast write is retried at 115200)",
+}
+
+
+@task(help={"name": "show this profile's merged settings (secrets masked)", "set": _FLASH_HELP["set"],
+            "device": _FLASH_HELP["device"]}, iterable=["set"])
+@user_errors
+def profiles(c, name="", set=None, device=None):
+    """List the config profiles; with --name NAME, show one merged with per-device values and secrets (masked)."""
+    from . import profiles as p
+
+    print(p.describe(name, set, device) if name else p.listing())
+
+
+@task(
+    help={
+        **_FLASH_HELP,
+        "firmware": "firmware image to write at the board's offset (default: the one invoke build made)",
+        "prebuilt": "use a stock MicroPython image from the release index (optionally this VERSION); "
+        "the micrOS core goes into the filesystem as .mpy",
+        "erase": "erase the whole flash first",
+        "index": "release index URL or path for --prebuilt (default: $MICROS_INDEX)",
+    },
+    iterable=["set"],
+    optional=["prebuilt"],
+)
+@user_errors
+def flash(c, board, port="", profile="default", firmware=None, prebuilt=None, erase=False, baud=460800,
+          set=None, device=None, index=None):
+    """Flash firmware and a filesystem holding the node's settings, in one esptool connection."""
+    from . import flash as f
+
+    res = f.flash(board, port or None, profile, firmware, prebuilt, erase, int(baud), set, device, index)
+    print(f"[flash] done: profile {profile}, devfid {res['config']['devfid']}, shell port {res['config']['socport']}")
+
+
+@task(help={**_FLASH_HELP, "no_backup": "do not read the node's current config back first"}, iterable=["set"])
+@user_errors
+def provision(c, board, port="", profile="default", set=None, device=None, baud=460800, no_backup=False):
+    """Write only the settings (the filesystem region); the node's old config is kept in build/backups/."""
+    from . import flash as f
+
+    res = f.provision(board, port or None, profile, int(baud), set, device, read_back=not no_backup)
+    print(f"[provision] done: profile {profile}, devfid {res['config']['devfid']}; the node uses it after a reset")
+
+
+@task(help={"board": _FLASH_HELP["board"], "version": "MicroPython version (default: the newest in the index)",
+            "index": "release index URL or path (default: $MICROS_INDEX)"})
+@user_errors
+def fetch(c, board, version=None, index=None):
+    """Download a prebuilt firmware image into build/cache/, verified against the release index."""
+    from . import boards as db
+    from . import fetch as f
+
+    path, entry = f.fetch(db.get(board), version, index)
+    print(f"{entry['board']} {entry['version']}: {path}")
+
+
 ns = Collection(sim, shell, bench)
+ns.add_task(profiles)
+ns.add_task(flash)
+ns.add_task(provision)
+ns.add_task(fetch)
 ns.add_task(boards)
 ns.add_task(build)

@@ -1,15 +1,49 @@
-"""Application profiles: config_profiles/<name>.json, checked against the device schema."""
-import json
+"""Application profiles and the settings of one node.
 
-from . import PROFILES, MicrosError, schema
+A profile is data: config_profiles/<name>.json holds {description, settings,
+examples[, modules]}, checked against the device's own parameter definition
+(schema.py). The settings a node gets are layered, later wins:
+
+    defaults  <  profile  <  device file / --set KEY=VALUE  <  secrets
+
+Secrets (the SECRET-flagged parameters: stapwd, appwd) never live in a profile:
+they come from an ignored secrets file (secrets.json, config_profiles/<name>.secrets.json,
+or the file named by MICROS_SECRETS) or the environment (MICROS_STAPWD, ...).
+A missing secret is asked for on a terminal, an error otherwise; no function
+here prints or logs a secret value.
+"""
+import getpass
+import json
+import os
+import sys
+from pathlib import Path
+
+from . import FROZEN, PORTS, PROFILES, ROOT, MicrosError, schema
+
+MASK = "*****"
+SECRETS_FILE = ROOT / "secrets.json"  # in .gitignore
+# Where the non-frozen Load Modules a profile names (LM_<name>.py) are looked up.
+MODULE_DIRS = (ROOT / "modules", PORTS / "unix")
 
 
 def names():
     return sorted(p.stem for p in PROFILES.glob("*.json") if not p.name.endswith(".secrets.json"))
 
 
+def _read_json(path, what):
+    try:
+        data = json.loads(Path(path).read_text())
+    except OSError as err:
+        raise MicrosError(f"cannot read {what} {path}: {err.strerror}") from err
+    except ValueError as err:
+        raise MicrosError(f"{what} {path} is not valid JSON ({err})") from err
+    if not isinstance(data, dict):
+        raise MicrosError(f"{what} {path}: expected a JSON object of settings")
+    return data
+
+
 def load(name):
-    """The profile as data: description, settings (validated), examples."""
+    """The profile as data: description, settings (validated), examples, modules."""
     path = PROFILES / f"{name}.json"
     if not path.is_file():
         raise MicrosError(f"unknown profile {name!r}: valid profiles are {', '.join(names())}")
@@ -19,19 +53,165 @@ def load(name):
         raise MicrosError(f"profile {name}: {path.name} is not valid JSON ({err})") from err
     if not isinstance(data, dict) or not isinstance(data.get("settings", {}), dict):
         raise MicrosError(f"profile {name}: expected an object with a 'settings' object")
+    settings = data.get("settings", {})
+    secret = sorted(schema.secrets() & set(settings))
+    if secret:
+        raise MicrosError(
+            f"profile {name}: {', '.join(secret)} is a secret; remove it from {path.name} "
+            f"and put it in secrets.json or {env_name(secret[0])}"
+        )
     try:
-        schema.merge({}, data.get("settings", {}))
+        schema.merge({}, settings)
     except MicrosError as err:
         raise MicrosError(f"profile {name}: {err}") from err
+    examples = data.get("examples", [])
+    modules = data.get("modules", [])
+    if not all(isinstance(x, str) for x in examples) or not all(isinstance(x, str) for x in modules):
+        raise MicrosError(f"profile {name}: 'examples' and 'modules' are lists of strings")
+    for mod in modules:
+        module_source(mod)  # unknown module: refused here, before anything is built
     return {
         "name": name,
         "description": data.get("description", ""),
-        "settings": data.get("settings", {}),
-        "examples": list(data.get("examples", [])),
+        "settings": settings,
+        "examples": list(examples),
+        "modules": list(modules),
     }
 
 
 def config(name, sets=None):
-    """Full node config: defaults, then the profile, then per-device --set values."""
+    """Full node config without secrets: defaults, then the profile, then per-device --set values."""
     cfg = schema.merge(schema.defaults(), load(name)["settings"])
     return schema.merge(cfg, schema.parse_sets(sets))
+
+
+def module_source(mod):
+    """LM_<mod>.py for a profile's `modules` entry: None when it is frozen in the core."""
+    if (FROZEN / "micros" / f"LM_{mod}.py").is_file():
+        return None
+    for d in MODULE_DIRS:
+        p = d / f"LM_{mod}.py"
+        if p.is_file():
+            return p
+    raise MicrosError(f"Load Module {mod!r} not found: put LM_{mod}.py in modules/ or remove it from the profile")
+
+
+# -- secrets --------------------------------------------------------------
+
+def env_name(key):
+    return f"MICROS_{key.upper()}"
+
+
+def secret_files(profile=None):
+    """The secrets files read, in order (later wins); MICROS_SECRETS names an extra one."""
+    files = [SECRETS_FILE]
+    if profile:
+        files.append(PROFILES / f"{profile}.secrets.json")
+    if os.environ.get("MICROS_SECRETS"):
+        files.append(Path(os.environ["MICROS_SECRETS"]))
+    return files
+
+
+def find_secrets(profile=None, files=None, env=None):
+    """{key: value} of the secrets found in files and environment (env wins)."""
+    env = os.environ if env is None else env
+    keys = schema.secrets()
+    found = {}
+    for f in secret_files(profile) if files is None else files:
+        if Path(f).is_file():
+            data = _read_json(f, "secrets file")
+            unknown = sorted(set(data) - keys)
+            if unknown:
+                raise MicrosError(f"secrets file {f}: {', '.join(unknown)} is not a secret; it belongs in a profile or --set")
+            found.update(data)
+    for k in keys:
+        if env.get(env_name(k)) is not None:
+            found[k] = env[env_name(k)]
+    for k, v in found.items():
+        try:
+            schema.validate(k, v)
+        except MicrosError as err:
+            # the message names the key and the rule, never the value
+            raise MicrosError(f"secret {err} (fix it in the secrets file or {env_name(k)})") from None
+    return found
+
+
+def ask_secret(key, stdin=None):
+    """Ask for a missing secret on a terminal; an error without one."""
+    stdin = stdin or sys.stdin
+    if not (stdin and stdin.isatty()):
+        raise MicrosError(f"secret {key} is missing: set {env_name(key)} or add it to {SECRETS_FILE.name}")
+    return getpass.getpass(f"{key} (not echoed): ")
+
+
+def settings(profile, sets=None, device_file=None, secrets=True, ask=ask_secret, files=None, env=None):
+    """The node's full config: defaults < profile < device file < --set < secrets.
+
+    secrets=True: every secret is required (found, or asked for by `ask`);
+    secrets="found": the secrets found are used, the others keep their defaults (virtual board);
+    secrets=False: secrets stay at their defaults (e.g. for a listing).
+    """
+    cfg = schema.merge(schema.defaults(), load(profile)["settings"])
+    per_device = {}
+    if device_file:
+        per_device.update(_read_json(device_file, "device file"))
+    per_device.update(schema.parse_sets(sets))
+    leaked = sorted(schema.secrets() & set(per_device))
+    if leaked:
+        raise MicrosError(
+            f"{leaked[0]} is a secret: not on the command line or in a device file; "
+            f"use {env_name(leaked[0])} or {SECRETS_FILE.name}"
+        )
+    cfg = schema.merge(cfg, per_device)
+    if secrets:
+        found = find_secrets(profile, files, env)
+        for k in sorted(schema.secrets()):
+            if k not in found and secrets != "found":
+                val = ask(k)
+                try:
+                    found[k] = schema.validate(k, val)
+                except MicrosError as err:
+                    raise MicrosError(f"secret {err}") from None
+        cfg.update(found)
+    return cfg
+
+
+def masked(cfg):
+    """cfg with every secret replaced by a mask: the only form that may be shown."""
+    keys = schema.secrets()
+    return {k: (MASK if k in keys else v) for k, v in cfg.items()}
+
+
+def describe(name, sets=None, device_file=None, env=None, files=None):
+    """Text for `invoke profiles NAME`: the profile and its merged settings, secrets masked."""
+    prof = load(name)
+    cfg = settings(name, sets, device_file, secrets=False)
+    found = find_secrets(name, files, env)
+    src = {k: "profile" for k in prof["settings"]}
+    if device_file:
+        src.update((k, "device file") for k in _read_json(device_file, "device file"))
+    src.update((k, "--set") for k in schema.parse_sets(sets))
+    lines = [f"{name}: {prof['description']}", ""]
+    width = max(map(len, cfg))
+    for k, v in masked(cfg).items():
+        if k in schema.secrets():
+            how = "set" if k in found else f"missing: {env_name(k)} or {SECRETS_FILE.name}"
+            lines.append(f"  {k:<{width}}  {MASK}  ({how})")
+            continue
+        origin = src.get(k, "")
+        lines.append(f"  {k:<{width}}  {json.dumps(v)}" + (f"  ({origin})" if origin else ""))
+    if prof["modules"]:
+        lines += ["", "  Load Modules added to the filesystem: " + ", ".join(prof["modules"])]
+    if prof["examples"]:
+        lines += ["", "  example commands:"] + [f"    {ex}" for ex in prof["examples"]]
+    return "\n".join(lines)
+
+
+def listing():
+    out = []
+    for n in names():
+        try:
+            out.append(f"  {n:<12} {load(n)['description']}")
+        except MicrosError as err:
+            out.append(f"  {n:<12} BROKEN: {err}")
+    return "\n".join(out)

@@ -35,8 +35,10 @@ def write_config(path, cfg):
 class SimNode:
     """One virtual node: its own filesystem folder, kept across reboots."""
 
-    def __init__(self, name, root=SIM_ROOT, heap="128k", code=None):
+    def __init__(self, name, root=SIM_ROOT, heap="128k", code=None, flash=None, romfs=None):
         self.name = name
+        self.romfs = Path(romfs) if romfs else None  # core from a ROMFS image (invoke build --board sim)
+        self.flash = Path(flash) if flash else None  # boot from a flash image file's filesystem
         self.dir = Path(root) / name
         self.fs = self.dir / "fs"
         self.heap = heap
@@ -51,10 +53,14 @@ class SimNode:
         return self.fs / "node_config.json"
 
     def config(self):
+        if self.flash:
+            return self._flash_config()
         return json.loads(self.config_path.read_text())
 
     def prepare(self, profile="default", sets=None, port=None, fresh=False):
         """Lay out the node's filesystem: main.py and node_config.json."""
+        if self.flash:
+            return self._prepare_flash(profile, sets, port, fresh)
         if fresh and self.fs.exists():
             shutil.rmtree(self.fs)
         self.fs.mkdir(parents=True, exist_ok=True)
@@ -70,6 +76,30 @@ class SimNode:
             cfg["socport"] = schema.validate("socport", int(port))
         write_config(self.config_path, cfg)
         return cfg
+
+    # -- booting from a flash image (invoke flash --board sim) --
+    def _flash_config(self):
+        from . import boards, flash
+
+        cfg, note = flash.read_sim_config(boards.get("sim"), self.flash)
+        if cfg is None:
+            raise MicrosError(f"virtual node {self.name}: {note}")
+        return cfg
+
+    def _prepare_flash(self, profile, sets, port, fresh):
+        """A missing image (or --fresh) is flashed from the profile; a kept one boots as it is,
+        with --set/--port values provisioned into its filesystem."""
+        from . import boards, flash
+
+        board = boards.get("sim")
+        sets = list(sets or []) + ([f"socport={int(port)}"] if port is not None else [])
+        self.dir.mkdir(parents=True, exist_ok=True)
+        if fresh or not self.flash.exists():
+            flash.flash(board, self.flash, profile, sets=sets)
+        elif sets:
+            cfg = schema.merge(self._flash_config(), schema.parse_sets(sets))
+            flash.update_sim_config(board, self.flash, cfg)
+        return self._flash_config()
 
     @property
     def port(self):
@@ -90,10 +120,38 @@ class SimNode:
         return [
             micropython(),
             "-X", f"heapsize={self.heap}",
-            str(PORTS / "unix" / "simboot.py"),
-            str(self.fs),
-            str(self.code_dir()),
+            str(PORTS / "unix" / ("flashboot.py" if self.flash else "simboot.py")),
+            *self._fs_args(),
+            *self._code_args(),
         ]
+
+    def _code_args(self):
+        if self.flash and not self.romfs:
+            romfs_at = self._flash_romfs()
+            if romfs_at is not None:  # the core from the ROMFS in the image's firmware region
+                return ["--romfs-at", str(romfs_at)]
+        if self.romfs:
+            if not self.romfs.exists():
+                raise MicrosError(f"no ROMFS image {self.romfs}: run 'invoke build --board sim' first")
+            return ["--romfs", str(self.romfs)]
+        return [str(self.code_dir())]
+
+    def _flash_romfs(self):
+        """Offset of a ROMFS image in the flash image's firmware region, or None."""
+        from . import boards
+
+        off = boards.get("sim").firmware.offset
+        with open(self.flash, "rb") as f:
+            f.seek(off)
+            return off if f.read(3) == b"\xd2\xcd\x31" else None
+
+    def _fs_args(self):
+        if not self.flash:
+            return [str(self.fs)]
+        from . import boards
+
+        fs = boards.get("sim").filesystem
+        return [str(self.flash), str(fs.offset), str(fs.size)]  # for flashboot.py
 
     def env(self):
         env = dict(os.environ)

@@ -157,7 +157,7 @@ def set(key, val, system=False):
     row = spec(key)
     if row[2] & SYSTEM and not system:
         raise ConfError("%s is written by the node itself" % key)
-    if isinstance(val, str) and not isinstance(row[1], str):
+    if isinstance(val, str):
         val = parse(key, val)
     _check(row, val)
     check(key, val)
@@ -187,7 +187,7 @@ def shown(key):
 
 # key -> the micros module that owns the value's syntax; its check(key, value)
 # raises ConfError. Imported only when such a key is written.
-_HOOKS = {"pinmap": "pins"}
+_HOOKS = {"pinmap": "pins", "crontasks": "cron", "timirqcbf": "cron", "extirqcbf": "cron"}
 
 
 def check(key, val):

@@ -50,12 +50,21 @@ def _boot():
     from micros import net
 
     net.up()
+    del sys.modules["micros.net"]  # a boot-time job: give its RAM back
 
 
 async def _main():
     from micros import shell
 
+    if not SAFE and conf.get("pled"):
+        from micros import pled
+
+        pled.start()
     await shell.serve()
+    if not SAFE and (conf.get("timirq") or conf.get("cron") or conf.get("extirq")):
+        from micros import sched  # nothing is imported when scheduling is off
+
+        sched.start()
     while True:
         await asyncio.sleep(3600)
 

@@ -5,7 +5,7 @@ import time
 
 
 def pins():
-    return {"pins": machine.PINS, "pwm": machine.PWMS}
+    return {"pins": machine.PINS, "pwm": machine.PWMS, "flips": machine.FLIPS}
 
 
 def heap():

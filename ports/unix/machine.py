@@ -7,6 +7,7 @@ RESET_EXIT = 75  # the host's sim supervisor restarts the node on this code
 PINS = {}  # gpio -> level
 PWMS = {}  # gpio -> (freq, duty_u16)
 IRQS = {}  # gpio -> (handler, trigger)
+FLIPS = {}  # gpio -> level changes written by the node (e.g. the heartbeat LED)
 _freq = [160000000]
 HEAP_BASE = 0  # set by simboot: heap in use before the core was imported
 
@@ -57,7 +58,10 @@ class Pin:
     def value(self, v=None):
         if v is None:
             return PINS.get(self.id, 0)
-        PINS[self.id] = 1 if v else 0
+        v = 1 if v else 0
+        if PINS.get(self.id, 0) != v:
+            FLIPS[self.id] = FLIPS.get(self.id, 0) + 1
+        PINS[self.id] = v
 
     def on(self):
         self.value(1)

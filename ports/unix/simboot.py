@@ -1,13 +1,35 @@
 # Virtual board boot: lay out sys.path and the filesystem the way a board has
 # them, then run the node's main.py.
 #   micropython simboot.py FSDIR CODEDIR
+#   micropython flashboot.py IMG OFFSET SIZE CODEDIR|--romfs IMG  (filesystem in a flash image, see there)
+#   micropython simboot.py FSDIR --romfs IMG  (core from a ROMFS image, in place of CODEDIR)
 # FSDIR is the node's filesystem (its cwd); CODEDIR holds the `micros` package
 # (the "frozen" part on a board).
 import gc
 import os
 import sys
 
+def _romfs(argv):
+    # --romfs IMG: the micrOS core comes from a ROMFS image (invoke build
+    # --board sim) mounted with vfs.VfsRom at /rom in place of CODEDIR, and runs
+    # in place as frozen code does on a board. The unix port has no mmap, so
+    # the image itself sits in the heap: it is read before HEAP_BASE is taken.
+    if "--romfs" not in argv:
+        return
+    i = argv.index("--romfs")
+    img = argv[i + 1]
+    del argv[i : i + 2]
+    import vfs
+
+    buf = bytearray(os.stat(img)[6])
+    with open(img, "rb") as f:
+        f.readinto(buf)
+    vfs.mount(vfs.VfsRom(buf), "/rom")
+    argv.append("/rom")
+
+
 def _boot(argv):
+    _romfs(argv)
     fs, code = argv[1], argv[2]
     here = argv[0].rpartition("/")[0] or "."
     os.chdir(fs)
@@ -22,4 +44,7 @@ def _boot(argv):
     __import__("main")
 
 
-_boot(sys.argv)
+try:
+    _boot(sys.argv)
+except KeyboardInterrupt:
+    print("node stopped (Ctrl-C)")

@@ -21,9 +21,15 @@ mktime = _t.mktime
 time_ns = _t.time_ns
 
 OFFSET = 0  # seconds added to the host clock (UTC)
+# MICROS_SIM_CLOCK=<epoch>: the wall clock is held there from boot and moves
+# only when set or stepped, so tests get exact cron seconds.
+HELD = __import__("os").getenv("MICROS_SIM_CLOCK")
+HELD = int(HELD) if HELD else None
 
 
 def time():
+    if HELD is not None:
+        return HELD
     return _t.time() + OFFSET
 
 
@@ -37,5 +43,8 @@ gmtime = localtime
 
 def set_time(epoch):
     """Step the wall clock to epoch seconds (what NTP or RTC.datetime do)."""
-    global OFFSET
+    global OFFSET, HELD
+    if HELD is not None:
+        HELD = int(epoch)
+        return
     OFFSET = epoch - _t.time()

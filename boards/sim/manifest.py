@@ -1,0 +1,4 @@
+# The virtual board: its "firmware" is a ROMFS image of the micrOS core
+# (invoke build --board sim), mounted at /rom by ports/unix/simboot.py.
+# The unix port brings asyncio itself; nothing of the port is frozen here.
+include("$(MICROS_DIR)/frozen/micros")

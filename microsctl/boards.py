@@ -1,0 +1,277 @@
+"""The board database: one boards/<NAME>/board.json per board, loaded into dataclasses.
+
+Every offset, size and pin the host tools use comes from here, never from code.
+`get("esp8266")` accepts the board name or a friendly alias; `get(name, variant)`
+applies a variant's overrides (flash size, filesystem, irom0 budget, ...).
+"""
+import json
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from . import BOARDS, MicrosError
+
+_SIZES = {"KB": 1024, "MB": 1024 * 1024}
+
+
+def _int(v, what):
+    """JSON numbers or hex strings ("0x200000") -> int."""
+    if isinstance(v, bool):
+        raise ValueError(f"{what} must be a number, not {v!r}")
+    if isinstance(v, int):
+        return v
+    if isinstance(v, str):
+        try:
+            return int(v, 0)
+        except ValueError:
+            pass
+    raise ValueError(f"{what} must be a number or a hex string, not {v!r}")
+
+
+def flash_bytes(text):
+    """"4MB" -> 4194304, "512KB" -> 524288."""
+    for unit, mul in _SIZES.items():
+        if isinstance(text, str) and text.endswith(unit) and text[: -len(unit)].isdigit():
+            return int(text[: -len(unit)]) * mul
+    raise ValueError(f"flash_size must look like 4MB or 512KB, not {text!r}")
+
+
+@dataclass(frozen=True)
+class Firmware:
+    file: str
+    offset: int
+
+
+@dataclass(frozen=True)
+class Filesystem:
+    type: str
+    offset: int
+    size: int
+    block_size: int
+    read_size: int
+    prog_size: int
+    lookahead_size: int
+
+    @property
+    def block_count(self):
+        return self.size // self.block_size
+
+    @property
+    def end(self):
+        return self.offset + self.size
+
+
+@dataclass(frozen=True)
+class Region:
+    offset: int
+    size: int
+
+
+@dataclass(frozen=True)
+class Mpy:
+    """The .mpy files a firmware accepts: version.sub and the native arch (mpy-cross -march)."""
+
+    version: int
+    sub: int
+    arch: str
+
+    @property
+    def tag(self):
+        return f"{self.version}.{self.sub}"
+
+
+@dataclass(frozen=True)
+class Irom0:
+    """ESP8266 code space: the irom0 segment holds firmware code and all frozen bytecode.
+
+    `length` is the linker region; `stock_used` is an estimate of what the stock
+    firmware's own code takes of it (firmware.bin size minus its iram part), so
+    `free` is the space left for micrOS's frozen bytecode, with `margin` kept back.
+    """
+
+    length: int
+    stock_used: int
+    extra_frozen: dict = field(default_factory=dict)  # manifest path -> estimated bytes
+    margin: int = 16 * 1024
+
+    @property
+    def free(self):
+        return self.length - self.stock_used - self.margin
+
+
+@dataclass(frozen=True)
+class Board:
+    name: str
+    aliases: tuple
+    description: str
+    port: str
+    mpy_board: str
+    variant: str
+    chip: str
+    flash_size: str
+    firmware: Firmware
+    filesystem: "Filesystem | None"
+    mpy: Mpy
+    pins: dict
+    variants: tuple = ()
+    asyncio_frozen_by_port: bool = True
+    irom0: "Irom0 | None" = None
+    romfs: "Region | None" = None
+    dir: Path = field(default=None, compare=False)
+    _raw_variants: dict = field(default_factory=dict, repr=False, compare=False)
+    _raw: dict = field(default_factory=dict, repr=False, compare=False)
+
+    @property
+    def flash_bytes(self):
+        return flash_bytes(self.flash_size)
+
+    @property
+    def full_name(self):
+        return f"{self.name}-{self.variant}" if self.variant else self.name
+
+    @property
+    def is_virtual(self):
+        return self.port == "unix"
+
+    def with_variant(self, variant):
+        """This board with a variant's overrides applied ("" or None: the default)."""
+        if not variant:
+            return self
+        if variant not in self._raw_variants:
+            valid = ", ".join(self.variants) or "none"
+            raise MicrosError(f"board {self.name} has no variant {variant}: valid variants are {valid}")
+        over = self._raw_variants[variant]
+        merged = {}
+        for key, val in over.items():  # a variant's dict merges into the board's, None removes
+            base = self._raw.get(key)
+            merged[key] = {**base, **val} if isinstance(val, dict) and isinstance(base, dict) else val
+        kw = {"variant": variant}
+        kw.update(_fields(merged, f"{self.name}/{variant}"))
+        return _check(replace(self, **kw))
+
+
+def _fields(d, where):
+    """Parse the typed fields of a board.json (or a variant's overrides)."""
+    out = {}
+    try:
+        for key in ("port", "mpy_board", "chip", "flash_size", "description"):
+            if key in d:
+                out[key] = str(d[key])
+        if "asyncio_frozen_by_port" in d:
+            out["asyncio_frozen_by_port"] = bool(d["asyncio_frozen_by_port"])
+        if "firmware" in d:
+            fw = d["firmware"]
+            out["firmware"] = Firmware(fw["file"], _int(fw["offset"], "firmware.offset"))
+        if "filesystem" in d:
+            fs = d["filesystem"]
+            if fs is None:
+                out["filesystem"] = None
+            else:
+                out["filesystem"] = Filesystem(
+                    type=fs["type"],
+                    **{k: _int(fs[k], f"filesystem.{k}") for k in
+                       ("offset", "size", "block_size", "read_size", "prog_size", "lookahead_size")},
+                )
+        if "mpy" in d:
+            m = d["mpy"]
+            out["mpy"] = Mpy(_int(m["version"], "mpy.version"), _int(m["sub"], "mpy.sub"), m["arch"])
+        if "irom0" in d:
+            i = d["irom0"]
+            out["irom0"] = Irom0(
+                _int(i["length"], "irom0.length"),
+                _int(i["stock_used"], "irom0.stock_used"),
+                {str(k): _int(v, f"irom0.extra_frozen.{k}") for k, v in i.get("extra_frozen", {}).items()},
+            )
+        if "romfs" in d:
+            r = d["romfs"]
+            out["romfs"] = None if r is None else Region(_int(r["offset"], "romfs.offset"), _int(r["size"], "romfs.size"))
+        if "pins" in d:
+            out["pins"] = {str(k): _int(v, f"pins.{k}") for k, v in d["pins"].items()}
+    except (KeyError, TypeError) as err:
+        raise MicrosError(f"{where}: board.json is missing or mistypes {err}: fix the file") from err
+    except ValueError as err:
+        raise MicrosError(f"{where}: {err}: fix board.json") from err
+    return out
+
+
+def _check(b):
+    """Geometry that must hold for every board; a broken board.json fails early."""
+    where = f"boards/{b.name}/board.json" + (f" variant {b.variant}" if b.variant else "")
+    try:
+        size = b.flash_bytes
+    except ValueError as err:
+        raise MicrosError(f"{where}: {err}") from err
+    if not 0 <= b.firmware.offset < size:
+        raise MicrosError(f"{where}: firmware offset {b.firmware.offset:#x} is outside the {b.flash_size} flash")
+    fs = b.filesystem
+    if fs is not None:
+        if fs.offset % fs.block_size or fs.size % fs.block_size:
+            raise MicrosError(f"{where}: filesystem offset and size must be multiples of its block size {fs.block_size}")
+        if fs.end > size:
+            raise MicrosError(f"{where}: filesystem ends at {fs.end:#x}, past the {b.flash_size} flash")
+        if fs.offset <= b.firmware.offset:
+            raise MicrosError(f"{where}: filesystem must come after the firmware")
+    return b
+
+
+def load(path):
+    """One board.json -> Board (default variant)."""
+    path = Path(path)
+    try:
+        d = json.loads(path.read_text())
+    except (OSError, ValueError) as err:
+        raise MicrosError(f"cannot read {path}: {err}") from err
+    where = str(path)
+    required = ("name", "port", "mpy_board", "chip", "flash_size", "firmware", "filesystem", "mpy", "pins")
+    missing = [k for k in required if k not in d]
+    if missing:
+        raise MicrosError(f"{where}: missing {', '.join(missing)}: fix board.json")
+    if d["name"] != path.parent.name:
+        raise MicrosError(f"{where}: name {d['name']!r} must equal its folder name {path.parent.name!r}")
+    variants = d.get("variants") or {}
+    b = Board(
+        name=d["name"],
+        aliases=tuple(d.get("aliases", ())),
+        variant=d.get("variant", ""),
+        variants=tuple(variants),
+        dir=path.parent,
+        _raw_variants=variants,
+        _raw=d,
+        **{"description": "", **_fields(d, where)},
+    )
+    return _check(b)
+
+
+def all_boards(root=BOARDS):
+    """Every board under boards/, sorted by name."""
+    return [load(p) for p in sorted(Path(root).glob("*/board.json"))]
+
+
+def names(root=BOARDS):
+    return [b.name for b in all_boards(root)]
+
+
+def get(name, variant=None, root=BOARDS):
+    """A board by name or alias (case-insensitive), with an optional variant."""
+    boards = all_boards(root)
+    key = str(name).strip().lower()
+    for b in boards:
+        if key == b.name.lower() or key in (a.lower() for a in b.aliases):
+            return b.with_variant(variant)
+    valid = ", ".join(f"{b.name} ({'/'.join(b.aliases)})" if b.aliases else b.name for b in boards)
+    raise MicrosError(f"unknown board {name}: valid boards are {valid}")
+
+
+def listing(root=BOARDS):
+    """Text for `invoke boards`: one line per board, then its variants."""
+    lines = []
+    for b in all_boards(root):
+        fs = b.filesystem
+        fs_txt = f"fs {fs.offset:#x}+{fs.size:#x}" if fs else "no fs"
+        alias = "/".join(b.aliases)
+        lines.append(
+            f"{b.name:<18} {alias:<9} {b.chip:<8} {b.flash_size:<5} "
+            f"{b.firmware.file} @ {b.firmware.offset:#x}, {fs_txt}, mpy {b.mpy.tag} {b.mpy.arch}"
+        )
+        if b.variants:
+            lines.append(f"{'':<18} variants: {', '.join(b.variants)}")
+    return "\n".join(lines)

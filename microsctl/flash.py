@@ -1,0 +1,355 @@
+"""Flash a board through esptool v5's own entry point, with the node's settings injected.
+
+`flash`: firmware at the board's offset and the filesystem image (settings, main.py,
+Load Modules) at the board's filesystem offset, in one esptool connection; esptool
+MD5-verifies each write (all chips with the flasher stub; not the ESP8266 ROM loader).
+`provision`: just the filesystem region; the node's current node_config.json is read
+back first and kept under build/backups/.
+The virtual board `sim` is a flash target too: its "port" is a flash image file.
+
+Every offset and size comes from the board database (boards.py). The esptool argv is
+built by pure functions, printed, then run; a fast write that fails is retried once at
+115200 baud.
+"""
+import contextlib
+import io
+import json
+import os
+import re
+import shlex
+import sys
+import tempfile
+from datetime import datetime, timezone
+from pathlib import Path
+
+from . import BUILD, MicrosError, boards, fsimage, profiles
+
+ROM_BAUD = 115200
+FAST_BAUD = 460800
+BACKUPS = BUILD / "backups"
+SIM_FLASH = BUILD / "sim" / "flash.img"
+
+
+# -- pure argv builders ----------------------------------------------------
+
+def write_argv(board, port, parts, baud=FAST_BAUD, erase=False, before="default-reset", after="hard-reset"):
+    """esptool argv writing [(offset, path), ...] in one connection."""
+    argv = ["--chip", board.chip, "--port", str(port), "--baud", str(baud),
+            "--before", before, "--after", after, "write-flash"]
+    if erase:
+        argv.append("--erase-all")
+    for offset, path in sorted(parts):
+        argv += [f"{offset:#x}", str(path)]
+    return argv
+
+
+def with_option(argv, flag, value):
+    """argv with one global option's value replaced."""
+    out = list(argv)
+    out[out.index(flag) + 1] = str(value)
+    return out
+
+
+def retry_argv(argv):
+    """The retry of a failed fast write: 115200 baud, from a fresh reset into the ROM loader
+    (a stub left at the fast rate would not answer at 115200)."""
+    return with_option(with_option(argv, "--baud", ROM_BAUD), "--before", "default-reset")
+
+
+# -- running esptool -------------------------------------------------------
+
+def esptool_main(argv):
+    """Print the command, run esptool.main(argv); MicrosError with esptool's reason on failure."""
+    import esptool
+    import serial
+
+    print("$ esptool " + shlex.join(argv), file=sys.stderr, flush=True)
+    try:
+        esptool.main(list(argv))
+    except esptool.FatalError as err:
+        raise MicrosError(_one_line(err)) from err
+    except serial.SerialException as err:
+        raise MicrosError(f"cannot open the serial port: {_one_line(err)}") from err
+    except SystemExit as err:
+        if err.code not in (0, None):
+            raise MicrosError(f"esptool stopped with status {err.code} (see its output above)") from err
+
+
+def _one_line(err):
+    text = str(err).strip().splitlines()
+    return text[0] if text else type(err).__name__
+
+
+def run_write(argv):
+    """Run a write; when a write faster than the ROM baud fails, retry once at 115200."""
+    try:
+        esptool_main(argv)
+        return argv
+    except MicrosError as err:
+        baud = int(argv[argv.index("--baud") + 1])
+        if baud <= ROM_BAUD or "connect" in str(err).lower():
+            raise _explain(err) from err
+        print(f"[flash] the write at {baud} baud failed ({err}); retrying at {ROM_BAUD}", file=sys.stderr, flush=True)
+        slow = retry_argv(argv)
+        try:
+            esptool_main(slow)
+        except MicrosError as err2:
+            raise _explain(err2) from err2
+        return slow
+
+
+def _explain(err):
+    msg = str(err)
+    if "MD5" in msg or "does not match" in msg:
+        return MicrosError(f"verification failed, the flash does not hold what was written ({msg}): "
+                           "run again with --erase; if it persists the flash chip is worn")
+    if "connect" in msg.lower():
+        return MicrosError(f"{msg}: hold BOOT (GPIO0 low) while resetting the board, check the port and cable")
+    return MicrosError(f"flashing failed: {msg}")
+
+
+# -- images ------------------------------------------------------------------
+
+def default_firmware(board):
+    """The firmware `invoke build` made for this board (build/<board>/<firmware file>), if any."""
+    from .build import out_dir
+
+    cand = out_dir(board) / board.firmware.file
+    return cand if cand.is_file() else None
+
+
+def check_layout(board, firmware_size=None, fs_image_size=None):
+    """Refuse before writing: firmware running into the filesystem, an image larger than its partition."""
+    fs = fsimage.geometry(board)
+    if firmware_size is not None and board.firmware.offset + firmware_size > fs.offset:
+        raise MicrosError(
+            f"the firmware ({firmware_size} bytes at {board.firmware.offset:#x}) runs into the filesystem at "
+            f"{fs.offset:#x} on {board.full_name}: wrong --firmware for this board?"
+        )
+    if fs_image_size is not None and fs_image_size > fs.size:
+        raise MicrosError(f"the filesystem image ({fs_image_size} bytes) is larger than the {fs.size}-byte partition")
+    if fs.end > board.flash_bytes:
+        raise MicrosError(f"board {board.full_name}: the filesystem ends past its {board.flash_size} flash")
+
+
+def node_image(board, profile, sets=None, device_file=None, core=None, ask=profiles.ask_secret):
+    """The filesystem image with the node's settings (secrets asked for if missing)."""
+    prof = profiles.load(profile)
+    # the virtual board joins no real WiFi: its secrets are used if set, not required
+    cfg = profiles.settings(profile, sets, device_file, secrets="found" if board.is_virtual else True, ask=ask)
+    img = fsimage.image_for(board, cfg, prof["modules"], core)
+    check_layout(board, fs_image_size=len(img))
+    return img, cfg
+
+
+@contextlib.contextmanager
+def staging(board):
+    """A private folder under build/flash/ for the images esptool reads; removed afterwards,
+    since the filesystem image holds the node's secrets."""
+    root = BUILD / "flash"
+    root.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=f"{board.full_name}-", dir=root) as tmp:
+        os.chmod(tmp, 0o700)
+        yield lambda name, data: fsimage.write_atomic(Path(tmp) / name, data)
+
+
+# -- reading the node's current config -----------------------------------------
+
+class _LazyFlash:
+    """A littlefs-python context reading blocks from a chip on demand (one esptool connection),
+    so a config read-back moves a few blocks, not the whole partition."""
+
+    def __init__(self, esp, fs):
+        self.esp, self.fs = esp, fs
+        self.blocks = {}
+
+    def block(self, n):
+        if n not in self.blocks:
+            with contextlib.redirect_stdout(io.StringIO()):
+                self.blocks[n] = bytes(self.esp.read_flash(self.fs.offset + n * self.fs.block_size, self.fs.block_size))
+        return self.blocks[n]
+
+    def read(self, cfg, block, off, size):
+        return bytearray(self.block(block)[off : off + size])
+
+    def prog(self, cfg, block, off, data):
+        raise OSError("read-only")
+
+    def erase(self, cfg, block):
+        raise OSError("read-only")
+
+    def sync(self, cfg):
+        return 0
+
+
+def read_node_config(board, port, before="default-reset"):
+    """(config dict or None, note): node_config.json from a chip's filesystem region.
+
+    The session ends with the flasher stub still running at the ROM baud rate (esptool's
+    no-reset-stub), so the write that follows connects with --before no-reset and skips a
+    second stub upload: provisioning then moves the stub once, not twice."""
+    from esptool.cmds import attach_flash, connect_esp, run_stub
+    from littlefs import LittleFS, LittleFSError
+    import esptool
+
+    fs = fsimage.geometry(board)
+    print(f"[provision] reading node_config.json from {port} (esptool read-flash, only the blocks needed)",
+          file=sys.stderr, flush=True)
+    try:
+        with connect_esp(port=port, chip=board.chip, before=before) as esp:
+            esp = run_stub(esp)  # a few blocks only: no baud change, the stub stays at 115200
+            attach_flash(esp)
+            ctx = _LazyFlash(esp, fs)
+            lfs = LittleFS(context=ctx, mount=False, block_size=fs.block_size, block_count=fs.block_count,
+                           read_size=fs.read_size, prog_size=fs.prog_size, lookahead_size=fs.lookahead_size,
+                           name_max=fsimage.NAME_MAX, block_cycles=fsimage.BLOCK_CYCLES)
+            try:
+                lfs.mount()
+                with lfs.open(fsimage.CONFIG, "rb") as f:
+                    raw = f.read()
+            except LittleFSError as err:
+                return None, f"no readable {fsimage.CONFIG} on the node ({err}); nothing to back up"
+            finally:
+                note = f"read {len(ctx.blocks)} blocks ({len(ctx.blocks) * fs.block_size} bytes)"
+    except (esptool.FatalError, OSError) as err:
+        raise MicrosError(f"cannot read the node's config: {_one_line(err)}") from err
+    try:
+        return json.loads(raw), note
+    except ValueError:
+        return None, f"{fsimage.CONFIG} on the node is not valid JSON; nothing to back up"
+
+
+def backup(board, cfg, root=BACKUPS):
+    """Keep a host copy of a node's config: build/backups/<board>-<devfid>-<UTC time>/node_config.json.
+    It may hold secrets: the file is private to the user."""
+    devfid = re.sub(r"[^A-Za-z0-9_.-]", "_", str(cfg.get("devfid", "node")))
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
+    path = Path(root) / f"{board.full_name}-{devfid}-{stamp}" / fsimage.CONFIG
+    fsimage.write_atomic(path, json.dumps(cfg, indent=1).encode())
+    os.chmod(path, 0o600)
+    return path
+
+
+# -- the virtual board: a flash image file ----------------------------------------
+
+def sim_flash_path(port):
+    return Path(port) if port else SIM_FLASH
+
+
+def write_sim_flash(board, path, fs_image, firmware=None, erase=False):
+    """Lay out (or update) a flash image file like the board's flash; whole file or nothing."""
+    fs = fsimage.geometry(board)
+    path = Path(path)
+    if path.exists() and not erase:
+        flash = bytearray(path.read_bytes())
+        if len(flash) != board.flash_bytes:
+            raise MicrosError(f"{path} is {len(flash)} bytes, not a {board.flash_size} flash image: use --erase to start over")
+    else:
+        flash = bytearray(b"\xff" * board.flash_bytes)
+    if firmware is not None:
+        off = board.firmware.offset
+        flash[off : off + len(firmware)] = firmware
+    flash[fs.offset : fs.offset + len(fs_image)] = fs_image
+    fsimage.write_atomic(path, bytes(flash))
+    return path
+
+
+def update_sim_config(board, path, cfg):
+    """Rewrite node_config.json inside a flash image file, keeping the node's other files."""
+    fs = fsimage.geometry(board)
+    flash = Path(path).read_bytes()
+    region = fsimage.update(fs, flash[fs.offset : fs.end], {fsimage.CONFIG: json.dumps(cfg).encode()})
+    fsimage.write_atomic(path, flash[: fs.offset] + region + flash[fs.end :])
+
+
+def read_sim_config(board, path):
+    fs = fsimage.geometry(board)
+    try:
+        with open(path, "rb") as f:
+            f.seek(fs.offset)
+            region = f.read(fs.size)
+    except OSError as err:
+        return None, f"no flash image at {path} ({err.strerror}); nothing to back up"
+    try:
+        return fsimage.read_config(fs, region), f"read {path}"
+    except MicrosError as err:
+        return None, f"{err}; nothing to back up"
+
+
+# -- the tasks' work ----------------------------------------------------------------
+
+def flash(board, port=None, profile="default", firmware=None, prebuilt=None, erase=False,
+          baud=FAST_BAUD, sets=None, device_file=None, index=None, ask=profiles.ask_secret):
+    """Everything is built and checked first; then one esptool write (or one image file write)."""
+    b = boards.get(board) if isinstance(board, str) else board
+    core = None
+    if prebuilt is not None:
+        if firmware:
+            raise MicrosError("--firmware and --prebuilt exclude each other: pick one")
+        from . import fetch
+
+        firmware, entry = fetch.fetch(b, None if prebuilt is True else prebuilt, index=index)
+        core = fetch.core_files(b, entry, firmware)
+    elif firmware is None:
+        firmware = default_firmware(b)
+        if firmware is None and not b.is_virtual:
+            raise MicrosError(
+                f"no firmware for {b.full_name}: run 'invoke build --board {b.name}', "
+                "or pass --firmware PATH or --prebuilt"
+            )
+    fw = None
+    if firmware is not None:
+        try:
+            fw = Path(firmware).read_bytes()
+        except OSError as err:
+            raise MicrosError(f"cannot read firmware {firmware}: {err.strerror}") from err
+        if not fw:
+            raise MicrosError(f"firmware {firmware} is empty")
+    img, cfg = node_image(b, profile, sets, device_file, core, ask)
+    check_layout(b, len(fw) if fw is not None else None, len(img))
+    fs = b.filesystem
+    if b.is_virtual:
+        path = write_sim_flash(b, sim_flash_path(port), img, fw, erase)
+        what = "firmware region (ROMFS) and " if fw is not None else ""
+        print(f"[flash] wrote {what}filesystem into {path}; boot it: invoke sim --flash {path}", file=sys.stderr)
+        return {"path": path, "config": profiles.masked(cfg)}
+    if not port:
+        raise MicrosError("--port is required for a real board, e.g. --port /dev/ttyUSB0")
+    with staging(b) as stage:
+        fw_path = stage(Path(firmware).name, fw)
+        fs_path = stage(f"fs-{profile}.img", img)
+        argv = write_argv(b, port, [(b.firmware.offset, fw_path), (fs.offset, fs_path)], baud, erase)
+        used = run_write(argv)
+    return {"argv": used, "config": profiles.masked(cfg)}
+
+
+def provision(board, port=None, profile="default", baud=FAST_BAUD, sets=None, device_file=None,
+              backup_to=BACKUPS, read_back=True, ask=profiles.ask_secret):
+    """Settings only: rewrite the filesystem region, after keeping the old config on the host."""
+    b = boards.get(board) if isinstance(board, str) else board
+    img, cfg = node_image(b, profile, sets, device_file, None, ask)
+    fs = b.filesystem
+    saved = None
+    if b.is_virtual:
+        path = sim_flash_path(port)
+        old, note = read_sim_config(b, path)
+    elif not port:
+        raise MicrosError("--port is required for a real board, e.g. --port /dev/ttyUSB0")
+    elif read_back:
+        old, note = read_node_config(b, port)
+    else:
+        old, note = None, "read-back skipped"
+    print(f"[provision] {note}", file=sys.stderr)
+    if old is not None:
+        saved = backup(b, old, backup_to)
+        print(f"[provision] the node's previous config is kept in {saved}", file=sys.stderr)
+    if b.is_virtual:
+        write_sim_flash(b, path, img)
+        print(f"[provision] wrote the filesystem into {path}", file=sys.stderr)
+        return {"path": path, "backup": saved, "config": profiles.masked(cfg)}
+    with staging(b) as stage:
+        fs_path = stage(f"fs-{profile}.img", img)
+        # after a read-back the stub is still running: chain to it instead of resetting
+        before = "no-reset" if read_back else "default-reset"
+        used = run_write(write_argv(b, port, [(fs.offset, fs_path)], baud, before=before))
+    return {"argv": used, "backup": saved, "config": profiles.masked(cfg)}
