@@ -164,19 +164,25 @@ def smallest_heap(tmp, lo=8, hi=64, clients=3):
     return hi
 
 
-def free_after_boot(tmp, heap="64k"):
-    node = SimNode("free", root=tmp, heap=heap)
+def after_boot(tmp, heap, command):
+    node = SimNode(f"ab{heap}", root=tmp, heap=heap)
     node.prepare("default", port=free_port(), fresh=True)
     node.start()
     try:
         with Shell(node.port) as sh:
-            free = int(sh.cmd("system memfree").split("GC MemFree[byte]:")[1])
-            info = sh.cmd("sim heap >json")
-        import json
-
-        return free, json.loads(info)
+            return sh.cmd(command)
     finally:
         node.stop()
+
+
+def free_after_boot(tmp, heap="64k"):
+    """`system memfree` right after boot; and the core's share of the heap, read at a
+    larger heap where the measuring module itself has room to load."""
+    import json
+
+    free = int(after_boot(tmp, heap, "system memfree").split("GC MemFree[byte]:")[1])
+    info = json.loads(after_boot(tmp, "128k", "sim heap >json"))
+    return free, info
 
 
 def heap(quick=False):

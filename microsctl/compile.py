@@ -38,6 +38,17 @@ def compile_one(src, out, source_name, arch=None, opt=None):
     return Path(out)
 
 
+def compile_files(sources, dest, prefix="", arch=None, opt=None):
+    """Each source .py -> dest/<stem>.mpy, recompiling only what changed."""
+    dest = Path(dest)
+    dest.mkdir(parents=True, exist_ok=True)
+    for src in sources:
+        out = dest / (src.stem + ".mpy")
+        if not out.exists() or out.stat().st_mtime < src.stat().st_mtime:
+            compile_one(src, out, prefix + src.name, arch, opt)
+    return dest
+
+
 def compile_package(out_root, pkg="micros", arch=None, opt=None):
     """frozen/<pkg>/*.py -> out_root/<pkg>/*.mpy, recompiling only what changed."""
     dest = Path(out_root) / pkg

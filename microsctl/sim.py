@@ -32,6 +32,17 @@ def write_config(path, cfg):
     os.replace(tmp, path)
 
 
+# The virtual board's own modules (its "C drivers"), as .mpy: compiled from .py
+# on the node they would cost the compiler's RAM, which a board never spends.
+PORT_MODULES = ("machine", "network", "ntptime", "time", "LM_sim", "flashdev")
+
+
+def port_mpy():
+    from .compile import compile_files
+
+    return compile_files([PORTS / "unix" / f"{m}.py" for m in PORT_MODULES], BUILD / "sim-port", "ports/unix/")
+
+
 class SimNode:
     """One virtual node: its own filesystem folder, kept across reboots."""
 
@@ -156,6 +167,7 @@ class SimNode:
     def env(self):
         env = dict(os.environ)
         env["MICROS_SIM_NODE"] = self.name
+        env["MICROS_SIM_PORTMPY"] = str(port_mpy())
         return env
 
     def run(self, stdout=None):

@@ -92,7 +92,9 @@ def parse(line):
     sp = line.find(" ")
     if sp < 0:
         raise CallError("%r: give a module and a function, e.g. system memfree" % line)
-    mod = line[:sp]  # checked as a name when it is first imported
+    mod = line[:sp]
+    if not mod.isalpha():  # the common case needs no check by character
+        _ident(mod, "module")
     rest = line[sp + 1 :].strip()
     par = rest.find("(")
     if par >= 0:

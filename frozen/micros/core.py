@@ -51,6 +51,7 @@ def _boot():
 
     net.up()
     del sys.modules["micros.net"]  # a boot-time job: give its RAM back
+    del sys.modules["micros"].net
 
 
 async def _main():

@@ -33,7 +33,8 @@ def _boot(argv):
     fs, code = argv[1], argv[2]
     here = argv[0].rpartition("/")[0] or "."
     os.chdir(fs)
-    sys.path[:] = ["", here, ".frozen", code]
+    # the board's own modules first: compiled (MICROS_SIM_PORTMPY), else from source
+    sys.path[:] = [p for p in ("", os.getenv("MICROS_SIM_PORTMPY"), here, ".frozen", code) if p is not None]
     import machine
 
     gc.collect()
