@@ -35,10 +35,10 @@ def test_version_and_help(node, sh):
 
 def test_help_does_not_keep_modules_loaded(node, sh):
     sh.cmd("help")
-    first = int(sh.cmd("system memfree").split("GC MemFree[byte]: ")[1])
+    first = int(sh.cmd("system gccollect").split("GC MemFree[byte]: ")[1])
     sh.cmd("help")
     sh.cmd("help")
-    again = int(sh.cmd("system memfree").split("GC MemFree[byte]: ")[1])
+    again = int(sh.cmd("system gccollect").split("GC MemFree[byte]: ")[1])
     assert again >= first - 512  # listing modules twice more left nothing behind
 
 
@@ -60,7 +60,7 @@ def test_memfree_lines(sh):
 
 
 def test_system_functions(sh):
-    assert sh.cmd("system gccollect").startswith("GC collected")
+    assert sh.cmd("system gccollect").startswith("CPU[Hz]: ")
     assert sh.cmd("system heartbeat") == "<3 heartbeat <3"
     assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d", sh.cmd("system time"))
     assert sh.cmd("system wifirssi") == "no STA connection"  # default profile: AP mode

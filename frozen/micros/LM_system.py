@@ -5,14 +5,13 @@ import time as _time
 
 
 def memfree():
-    gc.collect()
+    # as the original: what the GC has free now, without collecting (gccollect does)
     return "CPU[Hz]: %d\nGC MemFree[byte]: %d" % (machine.freq(), gc.mem_free())
 
 
 def gccollect():
-    before = gc.mem_free()
     gc.collect()
-    return "GC collected %d bytes, %d free" % (gc.mem_free() - before, gc.mem_free())
+    return memfree()
 
 
 def reboot():
