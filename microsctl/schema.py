@@ -71,7 +71,7 @@ def validate(key, value, system=False):
         if isinstance(value, str):
             value = conf.parse(key, value)
         conf._check(row, value)
-        mod = conf._HOOKS.get(key)
+        mod = conf.hook(key)
         if mod:
             device_module(mod).check(key, value)
     except conf.ConfError as err:

@@ -223,11 +223,11 @@ async def main():
         machine.edge(4, 1)
         machine.edge(4, 0)
     await asyncio.sleep_ms(50)
-    first = sched.EXT[0]
+    first = sched.N[sched.EXT]
     await asyncio.sleep_ms(250)
     machine.edge(4, 1)
     await asyncio.sleep_ms(50)
-    print(first, sched.EXT[0], sched.EXT[1], sched.edges(), len(open("rec.log").read()))
+    print(first, sched.N[sched.EXT], sched.N[sched.EXT + 1], sched.N[sched.EXT + 2], len(open("rec.log").read()))
 
 asyncio.run(main())
 """

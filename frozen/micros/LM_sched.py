@@ -16,24 +16,29 @@ def _when(t):
 
 def status():
     """What is armed, with run/fail counts, and the next cron firing."""
+    from micros import conf
+
     p = sys.modules.get("micros.pled")
     out = {"pled": "builtin (gpio %d)" % p.GPIO} if p and p.GPIO >= 0 else {}
     s = _sched()
     if s is None:
         out["scheduler"] = "off (timirq, cron and extirq are False)"
         return out
-    a = s.ARMED
-    if "timirq" in a:
-        out["timirq"] = "%s | runs %d, fails %d, skipped %d" % (a["timirq"], s.TIM[0], s.TIM[1], s.TIM[2])
-    if "cron" in a:
+    a, n = s.ARMED, s.N
+    if a & 1:
+        out["timirq"] = "every %d ms: %s | runs %d, fails %d, skipped %d" % (
+            conf.get("timirqseq"), s.TEXT[0], n[0], n[1], n[2])
+    if a & 2:
         out["cron"] = "%d tasks, next %s | runs %d, fails %d, clock jumps %d" % (
-            a["cron"], _when(s._next), s.CRON[0], s.CRON[1], s.CRON[2])
-    if "extirq" in a:
-        out["extirq"] = "%s | edges %d, runs %d, fails %d" % (a["extirq"], s.edges(), s.EXT[0], s.EXT[1])
+            len(s._tasks), _when(s._next), n[6], n[7], n[8])
+    if a & 4:
+        out["extirq"] = "%s (gpio %d) %s, debounce %d ms: %s | edges %d, runs %d, fails %d" % (
+            conf.get("extirqpin"), s.EGPIO, conf.get("extirqtrig"), conf.get("extirqprell"), s.TEXT[1],
+            n[5], n[3], n[4])
     if not a:
         out["scheduler"] = "nothing armed"
-    for i, n in enumerate(s.NOTES):
-        out["note%02d" % (i + 1)] = n
+    for i, note in enumerate(s.NOTES):
+        out["note%02d" % (i + 1)] = note
     return out
 
 
@@ -50,7 +55,7 @@ def tasks():
              for lo, hi, top in ((c[0], c[1], 6), (c[2], c[3], 23), (c[4], c[5], 59), (c[6], c[7], 59))]
         nxt = cron.next_at(c, s._last + 1, s._ewd)
         out.append("%d %s!%s | next %s | runs %d, fails %d" % (
-            i + 1, ":".join(f), c[8], _when(nxt), s._counts[i][0], s._counts[i][1]))
+            i + 1, ":".join(f), c[8], _when(nxt), s._counts[2 * i], s._counts[2 * i + 1]))
     return out
 
 

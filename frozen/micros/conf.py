@@ -46,7 +46,8 @@ boostmd b True 1 0 1
 pinmap s n/a 1 0 256
 """
 
-_cfg = {}
+_vals = []  # the values, in SCHEMA order: a list costs far less than a dict
+GEN = 0  # counts writes, so readers can cache what they derive from a value
 
 
 class ConfError(ValueError):
@@ -55,15 +56,21 @@ class ConfError(ValueError):
 
 def _row(line):
     k, t, d, f, lo, hi = line.split()
-    d = d == "True" if t == "b" else int(d) if t == "i" else d
+    d = d == "True" if t == "b" else int(d) if t == "i" else "n/a" if d == "n/a" else d
     return k, d, int(f), int(lo), int(hi)
+
+
+def _find(key):
+    # position of key's line in SCHEMA (at its leading newline)
+    i = SCHEMA.find("\n%s " % key) if key and " " not in key and "\n" not in key else -1
+    if i < 0:
+        raise ConfError("Invalid key: %s (dump lists the keys)" % key)
+    return i
 
 
 def spec(key):
     """(key, default, flags, lo, hi) of one parameter."""
-    i = SCHEMA.find("\n%s " % key)
-    if i < 0 or " " in key:
-        raise ConfError("Invalid key: %s (dump lists the keys)" % key)
+    i = _find(key)
     return _row(SCHEMA[i + 1 : SCHEMA.find("\n", i + 1)])
 
 
@@ -83,7 +90,7 @@ def _check(row, val):
     if n < lo or n > hi:
         what = "" if isinstance(val, int) else " characters"
         raise ConfError("%s must be %d..%d%s" % (key, lo, hi, what))
-    return val
+    return "n/a" if val == "n/a" else val  # one shared string for the common placeholder
 
 
 def parse(key, text):
@@ -111,11 +118,7 @@ def parse(key, text):
 def load():
     """Read node_config.json over the defaults; returns a list of notes."""
     notes = []
-    _cfg.clear()
-    for line in SCHEMA.split("\n"):
-        if line:
-            row = _row(line)
-            _cfg[row[0]] = row[1]
+    _vals[:] = [_row(line)[1] for line in SCHEMA.split("\n") if line]
     try:
         os.remove(_TMP)  # a write cut short: the old file is still whole
     except OSError:
@@ -139,59 +142,62 @@ def load():
         return notes
     for key in data:
         try:
-            _cfg[key] = _check(spec(key), data[key])
+            i = _find(key)
+            _vals[SCHEMA.count("\n", 0, i)] = _check(_row(SCHEMA[i + 1 : SCHEMA.find("\n", i + 1)]), data[key])
         except ConfError as e:
             notes.append("config: ignored %s" % e)
     return notes
 
 
 def get(key):
-    try:
-        return _cfg[key]
-    except KeyError:
-        raise ConfError("Invalid key: %s (dump lists the keys)" % key)
+    return _vals[SCHEMA.count("\n", 0, _find(key))]
 
 
 def set(key, val, system=False):
     """Validate and store one value, then write the file atomically."""
+    global GEN
     row = spec(key)
     if row[2] & SYSTEM and not system:
         raise ConfError("%s is written by the node itself" % key)
     if isinstance(val, str):
         val = parse(key, val)
-    _check(row, val)
+    val = _check(row, val)
     check(key, val)
-    old = _cfg.get(key)
-    _cfg[key] = val
+    i = SCHEMA.count("\n", 0, _find(key))
+    old = _vals[i]
+    _vals[i] = val
     try:
         save()
     except OSError:
-        _cfg[key] = old
+        _vals[i] = old
         raise ConfError("Failed to save %s" % _FILE)
+    GEN += 1
     return row[2] & REBOOT
 
 
 def save():
     with open(_TMP, "w") as f:
-        json.dump(_cfg, f)
+        json.dump(dict(zip(keys(), _vals)), f)
     os.rename(_TMP, _FILE)
 
 
 def shown(key):
     """The value as the shell may show it: secrets masked."""
-    row = spec(key)
-    if row[2] & SECRET:
-        return "*****"
-    return _cfg[key]
+    return "*****" if spec(key)[2] & SECRET else get(key)
 
 
-# key -> the micros module that owns the value's syntax; its check(key, value)
-# raises ConfError. Imported only when such a key is written.
-_HOOKS = {"pinmap": "pins", "crontasks": "cron", "timirqcbf": "cron", "extirqcbf": "cron"}
+def hook(key):
+    """The micros module that owns key's syntax (its check(key, value) raises
+    ConfError), or None. Imported only when such a key is written."""
+    if key == "pinmap":
+        return "pins"
+    if key in ("crontasks", "timirqcbf", "extirqcbf"):
+        return "cron"
+    return None
 
 
 def check(key, val):
-    mod = _HOOKS.get(key)
+    mod = hook(key)
     if mod:
         __import__("micros." + mod)
         sys.modules["micros." + mod].check(key, val)

@@ -23,21 +23,26 @@ from micros import call, conf
 _TICK_MS = const(500)  # cron looks at the clock twice a second
 _CAP_S = const(3600)  # clock jumps up to an hour are caught up / not refired
 
+# Counters in one list (every container costs heap): for each item, from its
+# offset, runs, fails, and a third count: timer periods skipped (callback
+# overran), external edges seen, cron clock jumps beyond _CAP_S.
+TIM = const(0)
+EXT = const(3)
+CRON = const(6)
+N = [0] * 9
+ARMED = 0  # bits: 1 timer, 2 cron, 4 external IRQ
+TEXT = ["", ""]  # the calls armed on the timer and on the external IRQ
+EGPIO = -1  # the external IRQ's GPIO
 NOTES = []  # what start() refused or noticed; `sched status` shows them
-TIM = [0, 0, 0]  # timer: runs, fails, periods skipped (callback overran)
-EXT = [0, 0, 0]  # external IRQ: runs, fails, edges seen
-CRON = [0, 0, 0]  # cron: runs, fails, clock jumps beyond _CAP_S
-ARMED = {}  # item -> its config, as armed
 
 _tasks = []  # compiled cron tasks
-_counts = []  # per cron task [runs, fails]
+_counts = []  # runs, fails of cron task i at 2*i, 2*i+1
 _last = 0  # last local second cron processed
 _next = 0  # first local second after _last where a task fires
 _off = 0  # gmttime in seconds
 _ewd = 0  # weekday of the epoch's day 0
 _firing = 0  # UTC second of the cron slot being run, else 0
 _flag = None
-_edges = 0
 # What the IRQ handler sets. The unix port's poll() sweeps fd-less objects such
 # as a ThreadSafeFlag every 1 ms, which slows every socket of the shell; and the
 # virtual board's IRQs (machine.edge) run inside the event loop, where a plain
@@ -50,8 +55,8 @@ def _note(text):
     NOTES.append(text)
 
 
-def _run(text, cnt, where):
-    # ';'-separated LM calls; cnt = [runs, fails, ...]
+def _run(text, cnt, at, where):
+    # ';'-separated LM calls; counts runs at cnt[at], failures at cnt[at + 1]
     ok = True
     for line in text.split(";"):
         try:
@@ -59,9 +64,9 @@ def _run(text, cnt, where):
         except Exception as e:
             ok = False
             print("sched: %s: %s: %s" % (where, line, e))
-    cnt[0] += 1
+    cnt[at] += 1
     if not ok:
-        cnt[1] += 1
+        cnt[at + 1] += 1
     return ok
 
 
@@ -85,12 +90,12 @@ async def _timer(text, period):
     nxt = time.ticks_add(time.ticks_ms(), period)
     while True:
         await asyncio.sleep_ms(max(0, time.ticks_diff(nxt, time.ticks_ms())))
-        _run(text, TIM, "timirq")
+        _run(text, N, TIM, "timirq")
         nxt = time.ticks_add(nxt, period)
         late = time.ticks_diff(time.ticks_ms(), nxt)
         if late >= 0:  # overran: skip the missed periods, never stack them
             n = late // period + 1
-            TIM[2] += n
+            N[TIM + 2] += n
             nxt = time.ticks_add(nxt, n * period)
 
 
@@ -117,7 +122,7 @@ def step(t):
     if not _tasks:
         return False
     if t - _last > _CAP_S or _last - t > _CAP_S:
-        CRON[2] += 1
+        N[CRON + 2] += 1
         print("sched: clock jumped %d s: cron goes on from now" % (t - _last))
         _last = t
         _next = _earliest(t + 1)
@@ -133,9 +138,9 @@ def step(t):
     _firing = s - _off
     for i, c in enumerate(_tasks):
         if cron.match(c, s, _ewd):
-            CRON[0] += 1
-            if not _run(c[8], _counts[i], "cron"):
-                CRON[1] += 1
+            N[CRON] += 1
+            if not _run(c[8], _counts, 2 * i, "cron"):
+                N[CRON + 1] += 1
     _firing = 0
     _next = _earliest(s + 1)
     return True
@@ -171,36 +176,35 @@ def _cron_start():
         _note("cron is on but has no valid crontasks")
         return
     _tasks.extend(tasks)
-    for _ in tasks:
-        _counts.append([0, 0])
+    _counts.extend([0] * (2 * len(tasks)))
     _last = now()  # the seconds after boot: a reboot never refires its own second
     _next = _earliest(_last + 1)
-    ARMED["cron"] = len(tasks)
+    _arm(2)
     asyncio.create_task(_cron())
 
 
 # -- external IRQ --
 def _irq(pin):
-    global _edges
-    _edges += 1
+    N[EXT + 2] += 1  # small ints: no allocation in the handler
     _flag.set()
 
 
 async def _ext(text, prell):
     while True:
         await _flag.wait()
-        _run(text, EXT, "extirq")
+        _run(text, N, EXT, "extirq")
         if prell:
             await asyncio.sleep_ms(prell)
         _flag.clear()  # edges within the debounce time were bounce
 
 
-def edges():
-    return _edges
+def _arm(bit):
+    global ARMED
+    ARMED |= bit
 
 
 def _ext_start(text):
-    global _flag
+    global _flag, EGPIO
     from micros import pins
 
     name = conf.get("extirqpin")
@@ -214,7 +218,9 @@ def _ext_start(text):
     _flag = FLAG()
     edge = {"up": Pin.IRQ_RISING, "down": Pin.IRQ_FALLING}.get(trig, Pin.IRQ_RISING | Pin.IRQ_FALLING)
     p.irq(handler=_irq, trigger=edge)
-    ARMED["extirq"] = "%s (gpio %d) %s, debounce %d ms: %s" % (name, gpio, trig, conf.get("extirqprell"), text)
+    _arm(4)
+    TEXT[1] = text
+    EGPIO = gpio
     asyncio.create_task(_ext(text, conf.get("extirqprell")))
 
 
@@ -232,7 +238,8 @@ def _start():
         text = _calls("timirqcbf")
         if text:
             period = conf.get("timirqseq")
-            ARMED["timirq"] = "every %d ms: %s" % (period, text)
+            _arm(1)
+            TEXT[0] = text
             asyncio.create_task(_timer(text, period))
     if conf.get("cron"):
         if timirq:

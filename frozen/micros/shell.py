@@ -15,13 +15,13 @@ _RX = bytearray(128)  # shared receive chunk; copied out before any await
 _clients = []  # [writer, task, last_ticks, conf_mode]
 
 
-_pc = [None, "", ""]  # devfid the prompts were made for, prompt, conf-mode prompt
+_pc = [-1, "", ""]  # conf.GEN the prompts were made at, prompt, conf-mode prompt
 
 
 def prompt(cl):
-    d = conf.get("devfid")
-    if d is not _pc[0]:
-        _pc[:] = [d, d + " $ ", "[configure] " + d + " $ "]
+    if _pc[0] != conf.GEN:
+        d = conf.get("devfid")
+        _pc[:] = [conf.GEN, d + " $ ", "[configure] " + d + " $ "]
     return _pc[2] if cl[3] else _pc[1]
 
 
