@@ -78,6 +78,9 @@ def keys():
     return [line.split(" ", 1)[0] for line in SCHEMA.split("\n") if line]
 
 
+_KEYS = " %s " % " ".join(keys())  # " staessid stapwd ... ": where get() looks
+
+
 def _check(row, val):
     key, dflt, _, lo, hi = row
     if type(val) is not type(dflt):
@@ -142,15 +145,22 @@ def load():
         return notes
     for key in data:
         try:
-            i = _find(key)
-            _vals[SCHEMA.count("\n", 0, i)] = _check(_row(SCHEMA[i + 1 : SCHEMA.find("\n", i + 1)]), data[key])
+            _vals[_index(key)] = _check(spec(key), data[key])
         except ConfError as e:
             notes.append("config: ignored %s" % e)
     return notes
 
 
+def _index(key):
+    # key's place in _vals: a search of the short _KEYS, not of all of SCHEMA
+    i = _KEYS.find(" %s " % key)
+    if i < 0 or " " in key:
+        raise ConfError("Invalid key: %s (dump lists the keys)" % key)
+    return _KEYS.count(" ", 0, i)
+
+
 def get(key):
-    return _vals[SCHEMA.count("\n", 0, _find(key))]
+    return _vals[_index(key)]
 
 
 def set(key, val, system=False):
@@ -163,7 +173,7 @@ def set(key, val, system=False):
         val = parse(key, val)
     val = _check(row, val)
     check(key, val)
-    i = SCHEMA.count("\n", 0, _find(key))
+    i = _index(key)
     old = _vals[i]
     _vals[i] = val
     try:

@@ -199,7 +199,8 @@ async def _serve(r, w):
                     if out is None:
                         await _reply(w, "Bye!\n")
                         return
-                    await _reply(w, (out + "\n" if out else "") + prompt(cl))
+                    w.write(out + "\n" + prompt(cl) if out else prompt(cl))
+                    await w.drain()  # inline: the hot path makes no extra coroutine
                 start = i + 1
             acc = b"" if skip else data[start:]
             if len(acc) > _LINE_MAX:
