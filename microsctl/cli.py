@@ -48,7 +48,10 @@ def sim(c, profile="default", port=None, heap="128k", set=None, node=None, fresh
         image = build.build_sim(boards.get("sim"))
     n = SimNode(node or profile, heap=heap, flash=flash, romfs=image)
     cfg = n.prepare(profile, set, port, fresh)
-    print(f"[sim] node {n.name}: profile {profile}, filesystem {n.flash or n.fs}")
+    if flash:
+        print(f"[sim] node {n.name}: filesystem in the flash image {n.flash}")
+    else:
+        print(f"[sim] node {n.name}: profile {profile}, filesystem {n.fs}")
     print(f"[sim] shell: invoke shell --port {cfg['socport']}")
     for ex in prof["examples"]:
         print(f"[sim]   try: invoke shell --port {cfg['socport']} -c {ex!r}")

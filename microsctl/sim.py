@@ -25,6 +25,13 @@ def micropython():
     return found
 
 
+def _port(port):
+    try:
+        return int(port)
+    except ValueError as err:
+        raise MicrosError(f"--port takes a TCP port number, not {port!r}") from err
+
+
 def write_config(path, cfg):
     """Write node_config.json the way the node does: temp file, then rename."""
     tmp = path.with_name(path.name + ".tmp")
@@ -72,11 +79,8 @@ class SimNode:
         """Lay out the node's filesystem: main.py and node_config.json."""
         if self.flash:
             return self._prepare_flash(profile, sets, port, fresh)
-        if fresh and self.fs.exists():
-            shutil.rmtree(self.fs)
-        self.fs.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(PORTS / "main.py", self.fs / "main.py")
-        if self.config_path.exists():
+        # everything is checked before anything on the node's filesystem changes
+        if self.config_path.exists() and not fresh:
             try:
                 cfg = schema.merge(self.config(), schema.parse_sets(sets), system=False)
             except ValueError as err:
@@ -84,7 +88,11 @@ class SimNode:
         else:
             cfg = profiles.config(profile, sets)
         if port is not None:
-            cfg["socport"] = schema.validate("socport", int(port))
+            cfg["socport"] = schema.validate("socport", _port(port))
+        if fresh and self.fs.exists():
+            shutil.rmtree(self.fs)
+        self.fs.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(PORTS / "main.py", self.fs / "main.py")
         write_config(self.config_path, cfg)
         return cfg
 
@@ -103,7 +111,7 @@ class SimNode:
         from . import boards, flash
 
         board = boards.get("sim")
-        sets = list(sets or []) + ([f"socport={int(port)}"] if port is not None else [])
+        sets = list(sets or []) + ([f"socport={_port(port)}"] if port is not None else [])
         self.dir.mkdir(parents=True, exist_ok=True)
         if fresh or not self.flash.exists():
             flash.flash(board, self.flash, profile, sets=sets)

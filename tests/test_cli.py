@@ -48,10 +48,24 @@ def test_interactive_shell(node):
     assert "Bye!" in res.stdout
 
 
-def test_sim_refuses_bad_settings_before_booting():
-    res = inv("sim", "--profile", "lamp", "--node", "clitest", "--set", "socport=0", "--fresh")
-    assert res.returncode == 1
-    assert res.stderr.strip() == "error: setting socport must be 1..65535"
+def test_sim_refuses_bad_settings_before_touching_the_node(tmp_path):
+    from microsctl.sim import SIM_ROOT
+
+    node = SIM_ROOT / "clitest"
+    fs = node / "fs"
+    fs.mkdir(parents=True, exist_ok=True)
+    (fs / "node_config.json").write_text('{"devfid": "kept"}')
+    try:
+        res = inv("sim", "--profile", "lamp", "--node", "clitest", "--set", "socport=0", "--fresh")
+        assert res.returncode == 1
+        assert res.stderr.strip() == "error: setting socport must be 1..65535"
+        assert (fs / "node_config.json").read_text() == '{"devfid": "kept"}'  # --fresh did not wipe it
+        res = inv("sim", "--node", "clitest", "--port", "http")
+        assert res.returncode == 1 and res.stderr.strip() == "error: --port takes a TCP port number, not 'http'"
+    finally:
+        import shutil
+
+        shutil.rmtree(node)
     res = inv("sim", "--profile", "nosuch")
     assert res.returncode == 1 and "unknown profile 'nosuch': valid profiles are" in res.stderr
     res = inv("sim", "--set", "justakey")
