@@ -18,10 +18,10 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from . import FROZEN, MicrosError, boards, build
+from . import MicrosError, boards, build
 from .client import Shell
 from .compile import core_sources
-from .sim import SimNode
+from .sim import SimNode, free_port
 
 PROFILE = "heartbeat"  # timer callback on: the scheduler runs
 SETS = ["cron=True", "crontasks=*:*:*:0!system gccollect"]  # and cron
@@ -31,12 +31,6 @@ ORIGINAL_USED = 30768  # original micrOS on an ESP8266: heap used after boot
 ORIGINAL_HEAP = 37952
 
 
-def free_port():
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def prepare(tmp):

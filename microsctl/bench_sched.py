@@ -5,7 +5,8 @@ import statistics
 import tempfile
 import time
 
-from .bench_shell import free_port, measure, pct
+from .bench_shell import measure, pct
+from .sim import free_port
 from .client import Shell
 from .sim import SimNode
 

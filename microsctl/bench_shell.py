@@ -7,7 +7,7 @@ from pathlib import Path
 
 from . import BUILD, MicrosError
 from .client import Shell
-from .sim import SimNode, micropython
+from .sim import SimNode, free_port, micropython
 
 # The baseline: the least a MicroPython asyncio server can do per line, on the same VM.
 ECHO_SERVER = """
@@ -30,12 +30,6 @@ asyncio.run(main(int(sys.argv[1])))
 """
 
 
-def free_port():
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def measure(port, n, command="system memfree"):
@@ -163,7 +157,7 @@ def shell(quick=False):
         "",
         "The echo server does no work per line; the shell parses the call, looks up the module",
         "and function, and `gc.mem_free()` walks the heap's whole allocation table.",
-        f"With every command answered by a constant the shell's loop runs at",
+        "With every command answered by a constant the shell's loop runs at",
         f"**{bl[1] / be3[1]:.2f}** x the echo server: what is left is the command itself.",
     ])
 

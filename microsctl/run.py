@@ -1,9 +1,20 @@
 """Run external commands: argv lists, printed before they run."""
 import shlex
+import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 from . import MicrosError
+
+
+def tool(name, package):
+    """A command installed with this package: beside the running Python, else on PATH."""
+    exe = Path(sys.executable).with_name(name)
+    found = str(exe) if exe.exists() else shutil.which(name)
+    if not found:
+        raise MicrosError(f"{name} not found: run 'pip install -e .' (it brings {package})")
+    return found
 
 
 def show(argv):

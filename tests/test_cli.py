@@ -1,7 +1,6 @@
 """The invoke command line, run as a user runs it."""
 import subprocess
 import sys
-from pathlib import Path
 
 from microsctl import ROOT
 
