@@ -31,11 +31,13 @@ def run_calls(text, where):
 
 
 def _freq():
-    fast = conf.get("boostmd")
-    if sys.platform == "esp8266":
-        machine.freq(160000000 if fast else 80000000)
-    else:
-        machine.freq(240000000 if fast else 80000000)
+    # boostmd: the chip's top speed (ESP32 240 MHz, C3 160 MHz, ESP8266 160 MHz), else 80 MHz
+    for mhz in (240, 160) if conf.get("boostmd") else (80,):
+        try:
+            machine.freq(mhz * 1000000)
+            return
+        except ValueError:  # not a speed this chip runs at
+            pass
 
 
 def _boot():

@@ -20,9 +20,15 @@ def soft_reset():
     reset()
 
 
+# the speeds the virtual chip runs at (an ESP32); MICROS_SIM_MAXMHZ=160 makes it a C3
 def freq(f=None):
     if f is None:
         return _freq[0]
+    import os
+
+    top = int(os.getenv("MICROS_SIM_MAXMHZ") or 240)
+    if f not in (80000000, 160000000, 240000000) or f > top * 1000000:
+        raise ValueError("frequency must be 80MHz, 160MHz or 240MHz")
     _freq[0] = f
 
 
