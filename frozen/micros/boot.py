@@ -1,0 +1,32 @@
+# The boot sequence, run once and then dropped from RAM by core.start():
+# config, emergency exception buffer, CPU speed, boot hook, network.
+import machine
+import micropython
+from micros import conf, core
+
+
+def _freq():
+    # boostmd: the chip's top speed (ESP32 240 MHz, C3 160 MHz, ESP8266 160 MHz), else 80 MHz
+    for mhz in (240, 160) if conf.get("boostmd") else (80,):
+        try:
+            machine.freq(mhz * 1000000)
+            return
+        except ValueError:  # not a speed this chip runs at
+            pass
+
+
+def run():
+    for note in conf.load():
+        print(note)
+    try:
+        micropython.alloc_emergency_exception_buf(conf.get("irqmembuf"))
+    except AttributeError:  # ports without hard IRQs (the unix port)
+        pass
+    _freq()
+    core.run_calls(conf.get("boothook"), "boothook")  # before the network, as the original
+    from micros import net
+
+    try:
+        net.up()
+    finally:
+        core.drop("net")
