@@ -182,6 +182,17 @@ def masked(cfg):
     return {k: (MASK if k in keys else v) for k, v in cfg.items()}
 
 
+def notes(cfg):
+    """Settings that are valid one by one but do not work together, as the node will say."""
+    out = []
+    if cfg.get("cron") and not cfg.get("timirq"):
+        out.append("cron is on but timirq is off: the node will not arm cron (set timirq=True)")
+    for key in ("timirq", "extirq"):
+        if cfg.get(key) and cfg.get(key + "cbf") == "n/a":
+            out.append(f"{key} is on but {key}cbf is n/a: nothing to call")
+    return out
+
+
 def describe(name, sets=None, device_file=None, env=None, files=None):
     """Text for `invoke profiles NAME`: the profile and its merged settings, secrets masked."""
     prof = load(name)
@@ -202,6 +213,7 @@ def describe(name, sets=None, device_file=None, env=None, files=None):
         lines.append(f"  {k:<{width}}  {json.dumps(v)}" + (f"  ({origin})" if origin else ""))
     if prof["modules"]:
         lines += ["", "  Load Modules added to the filesystem: " + ", ".join(prof["modules"])]
+    lines += [f"  note: {n}" for n in notes(cfg)]
     if prof["examples"]:
         lines += ["", "  example commands:"] + [f"    {ex}" for ex in prof["examples"]]
     return "\n".join(lines)

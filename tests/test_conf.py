@@ -137,3 +137,11 @@ def test_unknown_keys_and_wrong_types_are_ignored_with_a_note(make_node):
         assert s.prompt == "typed $ "
         s.cmd("conf")
         assert s.cmd("soctout") == "100"
+
+
+def test_conf_mode_warns_cron_without_timirq(sh):
+    sh.cmd("conf")
+    assert sh.cmd("cron True") == "Saved (takes effect after reboot); note: cron runs only with timirq True"
+    assert sh.cmd("timirq True") == "Saved (takes effect after reboot)"
+    assert sh.cmd("timirq False") == "Saved (takes effect after reboot); note: cron runs only with timirq True"
+    assert sh.cmd("cron False") == "Saved (takes effect after reboot)"

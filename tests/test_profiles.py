@@ -108,3 +108,12 @@ def test_masked_never_shows_a_secret(cfg):
     assert {k: v for k, v in shown.items() if k not in schema.secrets()} == {
         k: v for k, v in cfg.items() if k not in schema.secrets()
     }
+
+
+def test_profiles_note_settings_that_do_not_work_together():
+    from microsctl import profiles
+
+    text = profiles.describe("default", ["cron=True", "crontasks=*:*:*:0!system memfree"])
+    assert "note: cron is on but timirq is off: the node will not arm cron (set timirq=True)" in text
+    assert "note:" not in profiles.describe("heartbeat")
+    assert profiles.notes({"extirq": True, "extirqcbf": "n/a"}) == ["extirq is on but extirqcbf is n/a: nothing to call"]

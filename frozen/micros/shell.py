@@ -99,8 +99,10 @@ def _conf(cl, line):
         key, val, sep = line[:colon], line[colon + 1 :], ":"
     if not sep:
         return str(conf.shown(key))
-    again = conf.set(key, val)
-    return "Saved (takes effect after reboot)" if again else "Saved"
+    out = "Saved (takes effect after reboot)" if conf.set(key, val) else "Saved"
+    if key in ("cron", "timirq") and conf.get("cron") and not conf.get("timirq"):
+        out += "; note: cron runs only with timirq True"
+    return out
 
 
 async def _reboot():
