@@ -239,6 +239,7 @@ async def _sweep():
 async def serve():
     port = conf.get("socport")
     srv = await asyncio.start_server(_serve, HOST, port, backlog=8)
-    print("micrOS shell on %s:%d" % (HOST, port))
+    gc.collect()
+    print("micrOS shell on %s:%d, %d B heap free" % (HOST, port, gc.mem_free()))
     asyncio.create_task(_sweep())
     return srv
