@@ -155,7 +155,7 @@ def run(line):
     mod, func, args, kw = parse(line)
     f = function(mod, func)
     try:
-        return f(*args, **kw)
+        return f(*args, **kw) if args or kw else f()
     except TypeError as e:
         # most often a wrong number of arguments: name the call
         raise CallError("%s %s: %s" % (mod, func, e))

@@ -26,6 +26,8 @@ def prompt(cl):
 
 
 def _render(res, as_json):
+    if type(res) is str and not as_json:  # the common case first
+        return res
     if as_json:
         import json
 
@@ -117,6 +119,8 @@ def _exec(cl, line):
     as_json = line.endswith(">json")
     if as_json:
         line = line[:-5].rstrip()
+    if " " in line:  # no built-in has an argument: straight to conf mode or a call
+        return _conf(cl, line) if cl[3] else _render(call.run(line), as_json)
     if not line:
         return ""
     if line == "exit":
