@@ -1,7 +1,6 @@
 # micrOS socket shell: many clients at once over asyncio, one line a command.
 import asyncio
 import gc
-import sys
 import time
 from micropython import const
 from micros import VERSION, call, conf
@@ -41,70 +40,15 @@ def _render(res, as_json):
     return str(res)
 
 
-_HELP = """[micrOS] built-in commands:
-  hello - hello:<devfid>:<hwuid>
-  version - micrOS version
-  help - this text
-  exit - close this connection
-  reboot - restart the node
-  webrepl - start WebREPL (boards only)
-[CONF] configure mode:
-  configure | conf - enter conf mode
-  dump [filter] - list the settings
-  <key> - read one setting
-  <key> <value> | <key>:<value> - write one setting
-  noconfigure | noconf - leave conf mode
-[LMS] <module> <function> [args] | <module> <function>(args) [>json]:"""
+def _extra(name, *args):
+    # help, conf mode and webrepl live in micros.shellx, loaded when used and
+    # dropped after, so the shell's cold paths cost no RAM between uses
+    from micros import core, shellx
 
-
-def _help():
-    import os
-    from micros import LMS
-
-    out = [_HELP]
-    names = list(LMS)
-    for f in os.listdir():
-        if f.startswith("LM_") and (f.endswith(".py") or f.endswith(".mpy")):
-            n = f[3 : f.rfind(".")]
-            if n not in names:
-                names.append(n)
-    for name in names:
-        before = set(sys.modules)
-        try:
-            m = call.module(name)
-            funcs = sorted(
-                k for k in dir(m) if k[0] != "_" and callable(getattr(m, k)) and not isinstance(getattr(m, k), type)
-            )
-            out.append("  " + name)
-            out.extend("    " + k for k in funcs)
-        except Exception as e:  # a broken user module must not break help
-            out.append("  %s (cannot load: %s)" % (name, e))
-        for k in set(sys.modules) - before:
-            del sys.modules[k]  # listing must not keep modules in RAM
-    for k in [k for k, m in call._mods.items() if m.__name__ not in sys.modules]:
-        del call._mods[k]
-    gc.collect()
-    return "\n".join(out)
-
-
-def _conf(cl, line):
-    """Conf-mode line -> reply, or None when it is not a conf command."""
-    if line in ("noconf", "noconfigure"):
-        cl[3] = False
-        return ""
-    if line == "dump" or line.startswith("dump "):
-        flt = line[5:].strip()
-        return "\n".join("%s: %s" % (k, conf.shown(k)) for k in conf.keys() if flt in k)
-    key, sep, val = line.partition(" ")
-    colon = key.find(":")
-    if colon > 0:
-        key, val, sep = line[:colon], line[colon + 1 :], ":"
-    if not sep:
-        return str(conf.shown(key))
-    out = "Saved (takes effect after reboot)" if conf.set(key, val) else "Saved"
-    if key in ("cron", "timirq") and conf.get("cron") and not conf.get("timirq"):
-        out += "; note: cron runs only with timirq True"
-    return out
+    try:
+        return getattr(shellx, name)(*args)
+    finally:
+        core.drop("shellx")
 
 
 async def _reboot():
@@ -120,7 +64,7 @@ def _exec(cl, line):
     if as_json:
         line = line[:-5].rstrip()
     if " " in line:  # no built-in has an argument: straight to conf mode or a call
-        return _conf(cl, line) if cl[3] else _render(call.run(line), as_json)
+        return _extra("conf_line", cl, line) if cl[3] else _render(call.run(line), as_json)
     if not line:
         return ""
     if line == "exit":
@@ -130,7 +74,7 @@ def _exec(cl, line):
     if line == "version":
         return VERSION
     if line == "help":
-        return _help()
+        return _extra("help_text")
     if line in ("conf", "configure"):
         cl[3] = True
         return ""
@@ -138,22 +82,10 @@ def _exec(cl, line):
         asyncio.create_task(_reboot())
         return "Reboot"
     if line == "webrepl":
-        return _webrepl()
+        return _extra("webrepl_start")
     if cl[3]:
-        return _conf(cl, line)
+        return _extra("conf_line", cl, line)
     return _render(call.run(line), as_json)
-
-
-def _webrepl():
-    try:
-        import webrepl
-    except ImportError:
-        return "Error: webrepl is not available on this board"
-    pwd = conf.get("appwd")
-    if not 4 <= len(pwd) <= 9:
-        return "Error: WebREPL needs appwd of 4..9 characters; set it in conf mode"
-    webrepl.start(password=pwd)
-    return "WebREPL started on port 8266; log in with the appwd password"
 
 
 async def _reply(w, text):

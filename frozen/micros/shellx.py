@@ -1,0 +1,84 @@
+# The shell's cold paths: help, conf mode, webrepl. micros.shell imports this
+# module when one of them is used and drops it again afterwards.
+import gc
+import sys
+from micros import call, conf
+
+_HELP = """[micrOS] built-in commands:
+  hello - hello:<devfid>:<hwuid>
+  version - micrOS version
+  help - this text
+  exit - close this connection
+  reboot - restart the node
+  webrepl - start WebREPL (boards only)
+[CONF] configure mode:
+  configure | conf - enter conf mode
+  dump [filter] - list the settings
+  <key> - read one setting
+  <key> <value> | <key>:<value> - write one setting
+  noconfigure | noconf - leave conf mode
+[LMS] <module> <function> [args] | <module> <function>(args) [>json]:"""
+
+
+def help_text():
+    import os
+    from micros import LMS
+
+    out = [_HELP]
+    names = list(LMS)
+    for f in os.listdir():
+        if f.startswith("LM_") and (f.endswith(".py") or f.endswith(".mpy")):
+            n = f[3 : f.rfind(".")]
+            if n not in names:
+                names.append(n)
+    for name in names:
+        before = set(sys.modules)
+        try:
+            m = call.module(name)
+            funcs = sorted(
+                k for k in dir(m) if k[0] != "_" and callable(getattr(m, k)) and not isinstance(getattr(m, k), type)
+            )
+            out.append("  " + name)
+            out.extend("    " + k for k in funcs)
+        except Exception as e:  # a broken user module must not break help
+            out.append("  %s (cannot load: %s)" % (name, e))
+        for k in set(sys.modules) - before:
+            del sys.modules[k]  # listing must not keep modules in RAM
+    for k in [k for k, m in call._mods.items() if m.__name__ not in sys.modules]:
+        del call._mods[k]
+    gc.collect()
+    return "\n".join(out)
+
+
+def conf_line(cl, line):
+    """One conf-mode line (noconf, dump, a key to read or write) -> the reply."""
+    if line in ("noconf", "noconfigure"):
+        cl[3] = False
+        return ""
+    if line == "dump" or line.startswith("dump "):
+        flt = line[5:].strip()
+        return "\n".join("%s: %s" % (k, conf.shown(k)) for k in conf.keys() if flt in k)
+    key, sep, val = line.partition(" ")
+    colon = key.find(":")
+    if colon > 0:
+        key, val, sep = line[:colon], line[colon + 1 :], ":"
+    if not sep:
+        return str(conf.shown(key))
+    out = "Saved (takes effect after reboot)" if conf.set(key, val) else "Saved"
+    if key in ("cron", "timirq") and conf.get("cron") and not conf.get("timirq"):
+        out += "; note: cron runs only with timirq True"
+    return out
+
+
+def webrepl_start():
+    try:
+        import webrepl
+    except ImportError:
+        return "Error: webrepl is not available on this board"
+    pwd = conf.get("appwd")
+    if not 4 <= len(pwd) <= 9:
+        return "Error: WebREPL needs appwd of 4..9 characters; set it in conf mode"
+    webrepl.start(password=pwd)
+    return "WebREPL started on port 8266; log in with the appwd password"
+
+
