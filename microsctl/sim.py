@@ -65,6 +65,7 @@ class SimNode:
         self.heap = heap
         self.code = Path(code) if code else None
         self.proc = None
+        self.rc = None
         self.boots = 0
         self._thread = None
         self._stop = False
@@ -188,7 +189,7 @@ class SimNode:
         while True:
             self.boots += 1
             self.proc = subprocess.Popen(argv, stdout=stdout, stderr=subprocess.STDOUT, env=self.env())
-            rc = self.proc.wait()
+            rc = self.rc = self.proc.wait()
             if rc != RESET_EXIT or self._stop:
                 return rc
             print(f"[sim] {self.name} reboots", file=sys.stderr, flush=True)
@@ -225,6 +226,9 @@ class SimNode:
         """Wait until the shell accepts connections (after boot number `boots`)."""
         end = time.monotonic() + timeout
         while time.monotonic() < end:
+            if self._thread is not None and not self._thread.is_alive():
+                raise MicrosError(f"virtual node {self.name} exited with status {self.rc} before its shell came up; "
+                                  f"see {getattr(self, 'log', 'its output')}")
             if (boots is None or self.boots >= boots) and self.proc and self.proc.poll() is None:
                 try:
                     socket.create_connection(("127.0.0.1", self.port), 0.2).close()

@@ -161,3 +161,20 @@ def test_busy_node_refuses_one_client_too_many(node):
             s.close()
     with Shell(node.port) as s:  # the places are free again
         assert s.cmd("hello").startswith("hello:")
+
+
+def test_a_node_that_dies_at_boot_is_reported_at_once(make_node):
+    import time as _t
+
+    from microsctl import MicrosError
+
+    n = make_node(start=False)
+    n.fs.joinpath("main.py").write_text("raise SystemExit(3)\n")
+    t0 = _t.monotonic()
+    try:
+        n.start(timeout=10)
+    except MicrosError as e:
+        assert "exited with status 3 before its shell came up" in str(e)
+    else:
+        raise AssertionError("a dead node was reported as up")
+    assert _t.monotonic() - t0 < 5

@@ -34,7 +34,8 @@ def _boot(argv):
     here = argv[0].rpartition("/")[0] or "."
     os.chdir(fs)
     # the board's own modules first: compiled (MICROS_SIM_PORTMPY), else from source
-    sys.path[:] = [p for p in ("", os.getenv("MICROS_SIM_PORTMPY"), here, ".frozen", code) if p is not None]
+    # then, as on a board, the filesystem's lib/ (where stock-firmware images keep the core)
+    sys.path[:] = [p for p in ("", os.getenv("MICROS_SIM_PORTMPY"), here, ".frozen", "lib", code) if p is not None]
     import machine
 
     gc.collect()
