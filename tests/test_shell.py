@@ -181,3 +181,18 @@ def test_line_split_over_packets_and_crlf(node):
 def test_error_detection_for_one_shot_clients():
     assert is_error("Error: x")
     assert not is_error("SET RGB")
+
+
+def test_help_unloads_what_it_loaded_everywhere(node, sh):
+    # a module that help loaded must be gone from sys.modules, the package and the call cache
+    node.fs.joinpath("LM_peek.py").write_text(
+        "import sys\n"
+        "def loaded():\n"
+        "    from micros import call\n"
+        "    m = sys.modules['micros']\n"
+        "    return [('micros.LM_gpio' in sys.modules), hasattr(m, 'LM_gpio'), 'gpio' in call._mods]\n")
+    assert sh.cmd("peek loaded >json") == "[false, false, false]"
+    sh.cmd("help")
+    assert sh.cmd("peek loaded >json") == "[false, false, false]"
+    sh.cmd("gpio RGB_deinit")  # a real call keeps its module
+    assert sh.cmd("peek loaded >json") == "[true, true, true]"

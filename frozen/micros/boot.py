@@ -2,7 +2,7 @@
 # config, emergency exception buffer, CPU speed, boot hook, network.
 import machine
 import micropython
-from micros import conf, core
+from micros import call, conf, core
 
 
 def _freq():
@@ -23,7 +23,7 @@ def run():
     except AttributeError:  # ports without hard IRQs (the unix port)
         pass
     _freq()
-    core.run_calls(conf.get("boothook"), "boothook")  # before the network, as the original
+    call.run_all(conf.get("boothook"), "boothook")  # before the network, as the original
     from micros import net
 
     try:

@@ -161,6 +161,41 @@ def run(line):
         raise CallError("%s %s: %s" % (mod, func, e))
 
 
+def run_all(text, where):
+    """Run ';'-separated LM calls; a failure is printed as "<where>: <call>: <error>",
+    never raised. True when every call succeeded."""
+    ok = True
+    for line in text.split(";"):
+        line = line.strip()
+        if line and line != "n/a":
+            try:
+                run(line)
+            except Exception as e:
+                ok = False
+                print("%s: %s: %s" % (where, line, e))
+    return ok
+
+
+def unload(full):
+    """Forget module `full` (sys.modules, its package's attribute, the call cache),
+    so the RAM of a one-time import can be collected."""
+    sys.modules.pop(full, None)
+    pkg, _, name = full.rpartition(".")
+    if pkg in sys.modules:
+        try:
+            delattr(sys.modules[pkg], name)
+        except AttributeError:
+            pass
+    for k in [k for k, m in _mods.items() if m.__name__ == full]:
+        del _mods[k]
+
+
+def forget(before):
+    """unload() every module imported since the sys.modules snapshot `before`."""
+    for full in set(sys.modules) - before:
+        unload(full)
+
+
 def check(line):
     """Parse a line and resolve its function without calling it."""
     mod, func, _, _ = parse(line)

@@ -17,25 +17,9 @@ def reboot():
     machine.reset()
 
 
-def run_calls(text, where):
-    """Run ';'-separated LM calls; failures are printed, never raised."""
-    if text == "n/a":
-        return
-    for line in text.split(";"):
-        if line.strip():
-            try:
-                call.run(line)
-            except Exception as e:
-                print("%s: %s: %s" % (where, line.strip(), e))
-
-
 def drop(name):
     """Forget micros.<name> after a one-time job, so its RAM can be collected."""
-    sys.modules.pop("micros." + name, None)
-    try:
-        delattr(sys.modules["micros"], name)
-    except AttributeError:
-        pass
+    call.unload("micros." + name)
 
 
 async def _main():

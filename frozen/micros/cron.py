@@ -165,5 +165,4 @@ def _resolve(line):
     try:
         call.check(line)
     finally:
-        for k in set(sys.modules) - before:
-            del sys.modules[k]
+        call.forget(before)

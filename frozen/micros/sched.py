@@ -57,13 +57,7 @@ def _note(text):
 
 def _run(text, cnt, at, where):
     # ';'-separated LM calls; counts runs at cnt[at], failures at cnt[at + 1]
-    ok = True
-    for line in text.split(";"):
-        try:
-            call.run(line)
-        except Exception as e:
-            ok = False
-            print("sched: %s: %s: %s" % (where, line, e))
+    ok = call.run_all(text, "sched: " + where)
     cnt[at] += 1
     if not ok:
         cnt[at + 1] += 1

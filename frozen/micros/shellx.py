@@ -42,10 +42,7 @@ def help_text():
             out.extend("    " + k for k in funcs)
         except Exception as e:  # a broken user module must not break help
             out.append("  %s (cannot load: %s)" % (name, e))
-        for k in set(sys.modules) - before:
-            del sys.modules[k]  # listing must not keep modules in RAM
-    for k in [k for k, m in call._mods.items() if m.__name__ not in sys.modules]:
-        del call._mods[k]
+        call.forget(before)  # listing must not keep modules in RAM
     gc.collect()
     return "\n".join(out)
 
