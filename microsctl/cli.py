@@ -3,7 +3,7 @@ import functools
 
 from invoke import Collection, Exit, task
 
-from . import MicrosError
+from microsctl import MicrosError
 
 
 def user_errors(fn):
@@ -37,13 +37,14 @@ def user_errors(fn):
 @user_errors
 def sim(c, profile="default", port=None, heap="128k", set=None, node=None, fresh=False, flash=None, romfs=False):
     """Boot a virtual micrOS node in the foreground (Ctrl-C stops it)."""
-    from . import profiles
-    from .sim import SimNode
+    from microsctl.flashing import profiles
+    from microsctl.node.sim import SimNode
 
     prof = profiles.load(profile)
     image = None
     if romfs:  # rebuilt each time (under a second), so it always holds the current core
-        from . import boards, build
+        from microsctl.firmware import boards
+        from microsctl.firmware import build
 
         image = build.build_sim(boards.get("sim"))
     n = SimNode(node or profile, heap=heap, flash=flash, romfs=image)
@@ -77,7 +78,7 @@ def sim(c, profile="default", port=None, heap="128k", set=None, node=None, fresh
 @user_errors
 def shell(c, port=9008, host="127.0.0.1", command=None):
     """Talk to a node's shell: interactively, or one command and exit (status 1 on an error reply)."""
-    from . import client
+    from microsctl.node import client
 
     if not command:
         rc = client.interactive(int(port), host)
@@ -96,7 +97,7 @@ def shell(c, port=9008, host="127.0.0.1", command=None):
 @user_errors
 def bench(c, only=None, quick=False):
     """Measure speed and memory; print the figures and record them in docs/benchmarks.md."""
-    from . import bench as b
+    from microsctl import bench as b
 
     b.run(only, quick)
 
@@ -105,7 +106,7 @@ def bench(c, only=None, quick=False):
 @user_errors
 def boards(c):
     """List the boards (boards/*/board.json): chip, flash, firmware and filesystem offsets."""
-    from . import boards as db
+    from microsctl.firmware import boards as db
 
     print(db.listing())
 
@@ -121,7 +122,7 @@ def boards(c):
 @user_errors
 def build(c, board, variant=None, dry_run=False, jobs=None):
     """Build firmware with the micrOS core frozen in (Docker), or the sim's ROMFS image, into build/<board>/."""
-    from . import build as b
+    from microsctl.firmware import build as b
 
     b.build(board, variant, dry_run, jobs)
 
@@ -142,7 +143,7 @@ _FLASH_HELP = {
 @user_errors
 def profiles(c, name="", set=None, device=None):
     """List the config profiles; with --name NAME, show one merged with per-device values and secrets (masked)."""
-    from . import profiles as p
+    from microsctl.flashing import profiles as p
 
     print(p.describe(name, set, device) if name else p.listing())
 
@@ -163,7 +164,7 @@ def profiles(c, name="", set=None, device=None):
 def flash(c, board, port="", profile="default", firmware=None, prebuilt=None, erase=False, baud=460800,
           set=None, device=None, index=None):
     """Flash firmware and a filesystem holding the node's settings, in one esptool connection."""
-    from . import flash as f
+    from microsctl.flashing import flash as f
 
     res = f.flash(board, port or None, profile, firmware, prebuilt, erase, int(baud), set, device, index)
     print(f"[flash] done: profile {profile}, devfid {res['config']['devfid']}, shell port {res['config']['socport']}")
@@ -173,7 +174,7 @@ def flash(c, board, port="", profile="default", firmware=None, prebuilt=None, er
 @user_errors
 def provision(c, board, port="", profile="default", set=None, device=None, baud=460800, no_backup=False):
     """Write only the settings (the filesystem region); the node's old config is kept in build/backups/."""
-    from . import flash as f
+    from microsctl.flashing import flash as f
 
     res = f.provision(board, port or None, profile, int(baud), set, device, read_back=not no_backup)
     print(f"[provision] done: profile {profile}, devfid {res['config']['devfid']}; the node uses it after a reset")
@@ -184,8 +185,8 @@ def provision(c, board, port="", profile="default", set=None, device=None, baud=
 @user_errors
 def fetch(c, board, version=None, index=None):
     """Download a prebuilt firmware image into build/cache/, verified against the release index."""
-    from . import boards as db
-    from . import fetch as f
+    from microsctl.firmware import boards as db
+    from microsctl.flashing import fetch as f
 
     path, entry = f.fetch(db.get(board), version, index)
     print(f"{entry['board']} {entry['version']}: {path}")

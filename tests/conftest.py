@@ -1,7 +1,7 @@
 import pytest
 
-from microsctl.client import Shell
-from microsctl.sim import SimNode, free_port  # noqa: F401 (tests import it from here)
+from microsctl.node.client import Shell
+from microsctl.node.sim import SimNode, free_port  # noqa: F401 (tests import it from here)
 
 
 @pytest.fixture

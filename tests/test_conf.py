@@ -3,7 +3,7 @@ import json
 
 import pytest
 
-from microsctl.client import Shell
+from microsctl.node.client import Shell
 
 
 def test_conf_mode_prompt_dump_read_write(node, sh):

@@ -5,8 +5,11 @@ import threading
 
 import pytest
 
-from microsctl import MicrosError, boards, fetch, flash
-from microsctl.esprom import EspRom
+from microsctl import MicrosError
+from microsctl.firmware import boards
+from microsctl.flashing import fetch
+from microsctl.flashing import flash
+from microsctl.emulator.esprom import EspRom
 from tests.flashkit import fake_firmware, mount_files, set_secrets
 
 

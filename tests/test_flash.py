@@ -2,9 +2,12 @@ import json
 
 import pytest
 
-from microsctl import MicrosError, boards, flash, fsimage
-from microsctl.client import Shell
-from microsctl.esprom import EspRom
+from microsctl import MicrosError
+from microsctl.firmware import boards
+from microsctl.flashing import flash
+from microsctl.flashing import fsimage
+from microsctl.node.client import Shell
+from microsctl.emulator.esprom import EspRom
 from tests.conftest import free_port
 from tests.flashkit import SECRETS, fake_firmware, mount_config, set_secrets
 
@@ -102,7 +105,7 @@ def test_bad_layout_is_refused_before_connecting(secrets, tmp_path):
 
 
 def test_sim_flash_boot_and_settings_survive_reboot(secrets, tmp_path):
-    from microsctl.sim import SimNode
+    from microsctl.node.sim import SimNode
 
     img = tmp_path / "flash.img"
     b = boards.get("sim")

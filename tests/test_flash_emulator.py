@@ -3,7 +3,7 @@ import pytest
 from esptool.targets import CHIP_DEFS
 from esptool.util import FatalError
 
-from microsctl.esprom import EspRom, Flash
+from microsctl.emulator.esprom import EspRom, Flash
 
 
 def test_nor_semantics_erase_then_and():

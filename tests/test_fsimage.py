@@ -3,7 +3,10 @@ import json
 
 import pytest
 
-from microsctl import MicrosError, boards, fsimage, profiles
+from microsctl import MicrosError
+from microsctl.firmware import boards
+from microsctl.flashing import fsimage
+from microsctl.flashing import profiles
 from tests.flashkit import mount_files
 
 BOARDS = ["ESP8266_GENERIC", "ESP32_GENERIC", "ESP32_GENERIC_C3", "ESP32_GENERIC_S3", "sim"]

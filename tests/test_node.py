@@ -4,7 +4,7 @@ import socket
 import threading
 import time
 
-from microsctl.client import Shell
+from microsctl.node.client import Shell
 
 
 def test_sixteen_clients_at_once_and_an_idle_one(node):

@@ -4,7 +4,9 @@ import json
 import pytest
 from hypothesis import given, strategies as st
 
-from microsctl import MicrosError, profiles, schema
+from microsctl import MicrosError
+from microsctl.flashing import profiles
+from microsctl.flashing import schema
 from tests.flashkit import SECRETS, set_secrets
 
 FAMILIES = {"system", "gpio"}  # the Load Module families shipped (frozen/micros/LM_*.py)
@@ -111,7 +113,7 @@ def test_masked_never_shows_a_secret(cfg):
 
 
 def test_profiles_note_settings_that_do_not_work_together():
-    from microsctl import profiles
+    from microsctl.flashing import profiles
 
     text = profiles.describe("default", ["cron=True", "crontasks=*:*:*:0!system memfree"])
     assert "note: cron is on but timirq is off: the node will not arm cron (set timirq=True)" in text

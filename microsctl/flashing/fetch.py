@@ -26,7 +26,7 @@ import urllib.parse
 import urllib.request
 from pathlib import Path
 
-from . import BUILD, MicrosError
+from microsctl import BUILD, MicrosError
 
 CACHE = BUILD / "cache"
 CHUNK = 64 * 1024
@@ -240,7 +240,7 @@ def check_mpy(files, want):
 
 def core_files(board, entry, firmware=None):
     """The micrOS core compiled to .mpy as {'micros/<name>.mpy': bytes}, checked against the firmware."""
-    from .compile import compile_package
+    from microsctl.firmware.compile import compile_package
 
     out = compile_package(BUILD / "prebuilt-core")  # bytecode only: no native code, any arch
     files = {f"micros/{p.name}": p.read_bytes() for p in sorted(out.glob("*.mpy"))}

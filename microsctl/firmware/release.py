@@ -1,6 +1,6 @@
 """Release assets and their index, made by .github/workflows/release.yml.
 
-    python -m microsctl.release --version v0.1.0 --url URL [--build build] [--out dist]
+    python -m microsctl.firmware.release --version v0.1.0 --url URL [--build build] [--out dist]
 
 collects every build/<BOARD>/build-info.json, copies each board's firmware to
 dist/micros-<BOARD>[-<VARIANT>]-<version>.<ext> and writes dist/release-index.json,
@@ -20,8 +20,9 @@ import shutil
 import sys
 from pathlib import Path
 
-from . import BUILD, MicrosError, boards
-from .build import micros_version, sha256, toolchain
+from microsctl import BUILD, MicrosError
+from microsctl.firmware import boards
+from microsctl.firmware.build import micros_version, sha256, toolchain
 
 INDEX = "release-index.json"
 
@@ -72,7 +73,7 @@ def collect(version, url, build_dir=BUILD, out="dist"):
 
 
 def main(argv=None):
-    ap = argparse.ArgumentParser(prog="python -m microsctl.release", description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(prog="python -m microsctl.firmware.release", description=__doc__.splitlines()[0])
     ap.add_argument("--version", required=True, help="release tag, e.g. v0.1.0")
     ap.add_argument("--url", required=True, help="where the assets will be downloadable from")
     ap.add_argument("--build", default=str(BUILD), help="folder holding build/<BOARD>/ (default build)")

@@ -12,7 +12,9 @@ from pathlib import Path
 
 from littlefs import LittleFS, LittleFSError, UserContext
 
-from . import PORTS, MicrosError, profiles, schema
+from microsctl import PORTS, MicrosError
+from microsctl.flashing import profiles
+from microsctl.flashing import schema
 
 NAME_MAX = 255  # LFS_NAME_MAX in MicroPython's littlefs build
 BLOCK_CYCLES = 100

@@ -2,8 +2,8 @@
 import subprocess
 from pathlib import Path
 
-from . import FROZEN, MicrosError
-from .run import tool
+from microsctl import FROZEN, MicrosError
+from microsctl.run import tool
 
 
 def mpy_cross():

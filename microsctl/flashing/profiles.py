@@ -18,7 +18,8 @@ import os
 import sys
 from pathlib import Path
 
-from . import FROZEN, PORTS, PROFILES, ROOT, MicrosError, schema
+from microsctl import FROZEN, PORTS, PROFILES, ROOT, MicrosError
+from microsctl.flashing import schema
 
 MASK = "*****"
 SECRETS_FILE = ROOT / "secrets.json"  # in .gitignore

@@ -18,10 +18,12 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from . import MicrosError, boards, build
-from .client import Shell
-from .compile import core_sources
-from .sim import SimNode, free_port
+from microsctl import MicrosError
+from microsctl.firmware import boards
+from microsctl.firmware import build
+from microsctl.node.client import Shell
+from microsctl.firmware.compile import core_sources
+from microsctl.node.sim import SimNode, free_port
 
 PROFILE = "heartbeat"  # timer callback on: the scheduler runs
 SETS = ["cron=True", "crontasks=*:*:*:0!system gccollect"]  # and cron
@@ -215,7 +217,7 @@ INIT = {"micros.boot": "micros.boot.run()\nmicros.core.drop('boot')",
 
 
 def wasm_tree(tmp, trees):
-    from . import profiles
+    from microsctl.flashing import profiles
 
     root = Path(tmp) / "wasm"
     (root / "std").mkdir(parents=True)

@@ -5,9 +5,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from . import BUILD, MicrosError
-from .client import Shell
-from .sim import SimNode, free_port, micropython
+from microsctl import BUILD, MicrosError
+from microsctl.node.client import Shell
+from microsctl.node.sim import SimNode, free_port, micropython
 
 # The baseline: the least a MicroPython asyncio server can do per line, on the same VM.
 ECHO_SERVER = """
@@ -126,8 +126,8 @@ def shell(quick=False):
             with EchoServer() as echo:
                 bn, be = compare(node.port, echo.port, n)
                 bh, be2 = compare(node.port, echo.port, n, command="hello")
-                from .compile import compile_package
-                from .sim import port_mpy
+                from microsctl.firmware.compile import compile_package
+                from microsctl.node.sim import port_mpy
 
                 loop_src = LOOP_SERVER % {"port": str(port_mpy()), "code": str(compile_package(BUILD / "sim-mpy").parent)}
                 with EchoServer(script=loop_src) as loop:

@@ -2,7 +2,7 @@
 import re
 import socket
 
-from . import MicrosError
+from microsctl import MicrosError
 
 # The prompt closes every reply: "<devfid> $ " or "[configure] <devfid> $ ".
 PROMPT = re.compile(r"(?:\A|\n)((?:\[configure\] )?[^\n]* \$ )\Z")

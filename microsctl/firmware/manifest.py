@@ -15,7 +15,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import ROOT, MicrosError
+from microsctl import ROOT, MicrosError
 
 _VAR = re.compile(r"\$\((\w+)\)")
 

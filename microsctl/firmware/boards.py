@@ -8,7 +8,7 @@ import json
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from . import BOARDS, MicrosError
+from microsctl import BOARDS, MicrosError
 
 _SIZES = {"KB": 1024, "MB": 1024 * 1024}
 

@@ -5,10 +5,10 @@ import statistics
 import tempfile
 import time
 
-from .bench_shell import measure, pct
-from .sim import free_port
-from .client import Shell
-from .sim import SimNode
+from microsctl.bench.shell import measure, pct
+from microsctl.node.sim import free_port
+from microsctl.node.client import Shell
+from microsctl.node.sim import SimNode
 
 HEAP = "128k"  # all armed does not fit the 64 KiB of the shell section on the 64-bit sim
 COMMAND = "hello"  # the cheapest command: the scheduler's share shows most

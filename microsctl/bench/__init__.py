@@ -9,17 +9,17 @@ import re
 import time
 from datetime import date
 
-from . import ROOT, MicrosError
+from microsctl import ROOT, MicrosError
 
 DOC = ROOT / "docs" / "benchmarks.md"
 
 # name -> "module:function"
 SECTIONS = {
-    "shell": "bench_shell:shell",
-    "heap": "bench_shell:heap",
-    "sched": "bench_sched:sched",
-    "flash": "bench_flash:flash",
-    "forms": "bench_build:forms",
+    "shell": "shell:shell",
+    "heap": "shell:heap",
+    "sched": "sched:sched",
+    "flash": "flash:flash",
+    "forms": "build:forms",
 }
 
 HEADER = """# Benchmarks

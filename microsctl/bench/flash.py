@@ -6,9 +6,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from . import boards
-from . import flash as flashing
-from .esprom import EspRom
+from microsctl.firmware import boards
+from microsctl.flashing import flash as flashing
+from microsctl.emulator.esprom import EspRom
 
 # Sizes of the stock images (MicroPython v1.28 firmware.bin), used when no build is at hand.
 STOCK_SIZE = {"ESP32_GENERIC": 1_600_000, "ESP8266_GENERIC": 640_000}

@@ -10,7 +10,7 @@ import sys
 import types
 from dataclasses import dataclass
 
-from . import FROZEN, MicrosError
+from microsctl import FROZEN, MicrosError
 
 
 def device_module(name):

@@ -1,0 +1,1 @@
+"""An emulated ESP ROM loader and flasher stub that the real esptool talks to."""
