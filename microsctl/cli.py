@@ -152,10 +152,11 @@ def profiles(c, name="", set=None, device=None):
     help={
         **_FLASH_HELP,
         "firmware": "firmware image to write at the board's offset (default: the one invoke build made)",
-        "prebuilt": "use a stock MicroPython image from the release index (optionally this VERSION); "
-        "the micrOS core goes into the filesystem as .mpy",
+        "prebuilt": "flash the micrOS release image (core frozen in) for the board, downloaded and "
+        "sha256-verified like invoke fetch; optionally this micrOS VERSION (default: the newest)",
         "erase": "erase the whole flash first",
-        "index": "release index URL or path for --prebuilt (default: $MICROS_INDEX)",
+        "index": "release index URL or path for --prebuilt (default: $MICROS_INDEX, else the project's "
+        "latest GitHub release)",
     },
     iterable=["set"],
     optional=["prebuilt"],
@@ -180,11 +181,11 @@ def provision(c, board, port="", profile="default", set=None, device=None, baud=
     print(f"[provision] done: profile {profile}, devfid {res['config']['devfid']}; the node uses it after a reset")
 
 
-@task(help={"board": _FLASH_HELP["board"], "version": "MicroPython version (default: the newest in the index)",
-            "index": "release index URL or path (default: $MICROS_INDEX)"})
+@task(help={"board": _FLASH_HELP["board"], "version": "micrOS release, e.g. 0.1.0 (default: the newest in the index)",
+            "index": "release index URL or path (default: $MICROS_INDEX, else the project's latest GitHub release)"})
 @user_errors
 def fetch(c, board, version=None, index=None):
-    """Download a prebuilt firmware image into build/cache/, verified against the release index."""
+    """Download the micrOS firmware image of a release into the user's cache ($MICROS_CACHE overrides), sha256-verified."""
     from microsctl.firmware import boards as db
     from microsctl.flashing import fetch as f
 

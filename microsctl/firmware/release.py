@@ -1,6 +1,6 @@
 """Release assets and their index, made by .github/workflows/release.yml.
 
-    python -m microsctl.firmware.release --version v0.1.0 --url URL [--build build] [--out dist]
+    python -m microsctl.firmware.release --version v0.1.0 [--repo OWNER/NAME | --url URL] [--build build] [--out dist]
 
 collects every build/<BOARD>/build-info.json, copies each board's firmware to
 dist/micros-<BOARD>[-<VARIANT>]-<version>.<ext> and writes dist/release-index.json,
@@ -13,18 +13,63 @@ which `invoke fetch` reads:
                  "mpy": "6.3"}]}
 
 `board` is BOARD or BOARD-VARIANT; `version` is the micrOS release tag.
+
+Where releases live: the project's GitHub repository, written once, as
+[project.urls] Repository in pyproject.toml. `invoke fetch` reads the index of its
+latest release (index_url()); the workflow passes --repo $GITHUB_REPOSITORY and
+publishing from a repository other than that one is refused, so the default index
+of the tools always names the repository the images were published in.
 """
 import argparse
 import json
+import re
 import shutil
 import sys
+import tomllib
 from pathlib import Path
 
-from microsctl import BUILD, MicrosError
+from microsctl import BUILD, ROOT, MicrosError
 from microsctl.firmware import boards
 from microsctl.firmware.build import micros_version, sha256, toolchain
 
 INDEX = "release-index.json"
+GITHUB = "https://github.com"
+
+
+def repository(pyproject=ROOT / "pyproject.toml"):
+    """'owner/name' from pyproject.toml's [project.urls] Repository (else the installed metadata)."""
+    url = None
+    if Path(pyproject).is_file():
+        url = tomllib.loads(Path(pyproject).read_text()).get("project", {}).get("urls", {}).get("Repository")
+    else:
+        from importlib import metadata
+
+        for line in metadata.metadata("micros").get_all("Project-URL") or []:
+            label, _, value = line.partition(",")
+            if label.strip().lower() == "repository":
+                url = value.strip()
+    m = re.fullmatch(r"https://github\.com/([\w.-]+/[\w.-]+?)(?:\.git)?/?", url or "")
+    if not m:
+        raise MicrosError(f"pyproject.toml: [project.urls] Repository must be https://github.com/OWNER/NAME, not {url!r}")
+    return m.group(1)
+
+
+def index_url(repo=None):
+    """The release index of the project's latest GitHub release (GitHub redirects it to the asset)."""
+    return f"{GITHUB}/{repo or repository()}/releases/latest/download/{INDEX}"
+
+
+def download_url(tag, repo=None):
+    """Where a release's assets are downloaded from."""
+    return f"{GITHUB}/{repo or repository()}/releases/download/{tag}"
+
+
+def check_repo(repo):
+    """Publishing from another repository would leave `invoke fetch` pointing elsewhere: refused."""
+    mine = repository()
+    if repo.lower() != mine.lower():
+        raise MicrosError(f"this release is published in {repo} but pyproject.toml names {mine} "
+                          "([project.urls] Repository): fix that line so `invoke fetch` finds this release")
 
 
 def asset_name(board, version):
@@ -75,12 +120,17 @@ def collect(version, url, build_dir=BUILD, out="dist"):
 def main(argv=None):
     ap = argparse.ArgumentParser(prog="python -m microsctl.firmware.release", description=__doc__.splitlines()[0])
     ap.add_argument("--version", required=True, help="release tag, e.g. v0.1.0")
-    ap.add_argument("--url", required=True, help="where the assets will be downloadable from")
+    ap.add_argument("--repo", help="the GitHub repository publishing the release (OWNER/NAME); "
+                    "must be the one pyproject.toml names")
+    ap.add_argument("--url", help="where the assets will be downloadable from "
+                    "(default: the GitHub release download URL of --repo, or of pyproject.toml's repository)")
     ap.add_argument("--build", default=str(BUILD), help="folder holding build/<BOARD>/ (default build)")
     ap.add_argument("--out", default="dist", help="output folder (default dist)")
     args = ap.parse_args(argv)
     try:
-        index = collect(args.version, args.url, args.build, args.out)
+        if args.repo:
+            check_repo(args.repo)
+        index = collect(args.version, args.url or download_url(args.version, args.repo), args.build, args.out)
     except MicrosError as err:
         print(f"error: {err}", file=sys.stderr)
         return 1

@@ -1,18 +1,18 @@
-"""Prebuilt firmware: a release index, verified downloads into build/cache/, and the
-compiled micrOS core that goes into the filesystem of a stock MicroPython image.
+"""Prebuilt micrOS firmware: the release index, verified downloads into the user's cache.
 
-The index (--index URL or path, or MICROS_INDEX) is a JSON list of
-    {"board": "ESP32_GENERIC", "version": "1.28.0", "url": "...", "size": N, "sha256": "...", "mpy": "6.3"}
-(`url` may be relative to the index; `mpy` is optional). A download goes to a temp
-name in the cache, is checked for size and sha256, and only then renamed to its
-final name: a cut or tampered transfer never leaves a file a later flash could use.
+The index (--index URL or path, else MICROS_INDEX, else the latest GitHub release of
+the project: microsctl.firmware.release.index_url()) is what
+`python -m microsctl.firmware.release` writes, {"images": [...]}, or a bare list of
+    {"board": "ESP32_GENERIC", "version": "v0.1.0", "url": "...", "size": N, "sha256": "..."}
+(`url` may be relative to the index URL as given). Every image is micrOS firmware,
+the core frozen in: nothing else is flashed from an index (a stock MicroPython image
+is refused), so `--prebuilt` writes no core into the filesystem.
 
-Which .mpy the firmware accepts is read from the image itself: every MicroPython build
-embeds its banner "MicroPython vX.Y.Z", and the version fixes the .mpy format. The
-image is the thing that gets flashed and its bytes are pinned by the sha256, while an
-index field is only a claim about it; so the banner decides, an index `mpy` field is
-cross-checked against it (a disagreement is refused), and is used alone only when the
-image carries no banner.
+The cache (platformdirs' user cache directory, or MICROS_CACHE) is content-addressed:
+<cache>/<board>/<version>/<sha256>/<file>. A download goes to a temp name beside its
+final one and is renamed there only after its size and sha256 match; a cached file
+is re-verified before use. So a bad index or a bad transfer never deletes or replaces
+a good cached image: the image a wrong sha256 names is another path.
 """
 import hashlib
 import http.client
@@ -26,20 +26,37 @@ import urllib.parse
 import urllib.request
 from pathlib import Path
 
-from microsctl import BUILD, MicrosError
+from microsctl import MicrosError
 
-CACHE = BUILD / "cache"
 CHUNK = 64 * 1024
-
-# MicroPython release -> .mpy format (major, sub) its VM loads (py/persistentcode.h).
-_MPY_BY_RELEASE = [((1, 23), (6, 3)), ((1, 22), (6, 2)), ((1, 20), (6, 1)), ((1, 19), (6, 0)), ((1, 12), (5, 0))]
+# The frozen micrOS core in a firmware image. An ESP image keeps the names of its frozen
+# modules as NUL-terminated strings (mp_frozen_names, written by MicroPython's
+# tools/mpy-tool.py); the virtual board's firmware is a ROMFS image (mpremote romfs),
+# whose entries carry their names after a length byte.
+_FROZEN_CORE = b"micros/core.py\x00"
+_ROMFS_MAGIC = b"\xd2\xcd\x31"
+_ROMFS_CORE = b"\x08core.mpy"
 
 
 def index_location(index=None):
+    """--index, else $MICROS_INDEX, else the index of the project's latest GitHub release."""
     loc = index or os.environ.get("MICROS_INDEX")
     if not loc:
-        raise MicrosError("no release index: pass --index URL (or a path), or set MICROS_INDEX")
+        from microsctl.firmware.release import index_url
+
+        loc = index_url()
     return str(loc)
+
+
+def cache_dir(cache=None):
+    """--cache, else $MICROS_CACHE, else micros/firmware in the user's cache directory."""
+    if cache is not None:
+        return Path(cache)
+    if os.environ.get("MICROS_CACHE"):
+        return Path(os.environ["MICROS_CACHE"])
+    import platformdirs
+
+    return platformdirs.user_cache_path("micros", appauthor=False) / "firmware"
 
 
 def _url(loc):
@@ -49,13 +66,15 @@ def _url(loc):
 
 
 def _open(url, timeout=30):
+    """A response, redirects followed (GitHub sends release downloads through two)."""
     scheme = urllib.parse.urlparse(url).scheme
     if scheme not in ("http", "https", "file"):
         raise MicrosError(f"unsupported URL {url}: use http(s)://, file:// or a path")
     try:
         return urllib.request.urlopen(url, timeout=timeout)
     except urllib.error.HTTPError as err:
-        raise MicrosError(f"{url}: HTTP {err.code} {err.reason}") from err
+        hint = ": is there a release yet? pass --index URL or set MICROS_INDEX" if err.code == 404 else ""
+        raise MicrosError(f"{url}: HTTP {err.code} {err.reason}{hint}") from err
     except (urllib.error.URLError, OSError) as err:
         raise MicrosError(f"cannot reach {url} ({getattr(err, 'reason', err)}): check the address or your network") from err
 
@@ -92,8 +111,8 @@ def _vkey(v):
 
 
 def select(entries, board, version=None):
-    names = {board.full_name.lower(), board.name.lower()}
-    mine = [e for e in entries if e["board"].lower() in names]
+    """The entry for exactly this board and variant (BOARD or BOARD-VARIANT), newest or `version`."""
+    mine = [e for e in entries if e["board"].lower() == board.full_name.lower()]
     if not mine:
         have = sorted({e["board"] for e in entries})
         raise MicrosError(f"no prebuilt image for {board.full_name} in the index: it has {', '.join(have)}")
@@ -108,9 +127,8 @@ def select(entries, board, version=None):
 
 
 def cache_path(entry, cache=None):
-    cache = CACHE if cache is None else cache
     name = Path(urllib.parse.urlparse(entry["url"]).path).name or "firmware.bin"
-    return Path(cache) / entry["board"] / entry["version"] / name
+    return cache_dir(cache) / entry["board"] / entry["version"] / entry["sha256"] / name
 
 
 def _sha256(path):
@@ -121,42 +139,52 @@ def _sha256(path):
     return h.hexdigest()
 
 
+def _verified(path, entry):
+    return path.is_file() and path.stat().st_size == entry["size"] and _sha256(path) == entry["sha256"]
+
+
+def _progress(out, name, total):
+    from rich.console import Console
+    from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn
+
+    bar = Progress(TextColumn("[fetch]", markup=False), BarColumn(bar_width=30), DownloadColumn(),
+                   TransferSpeedColumn(), console=Console(file=out))
+    return bar, bar.add_task(name, total=total)
+
+
 def download(entry, cache=None, out=None):
-    """The verified image in the cache (downloaded if missing or not matching the index)."""
+    """The verified image in the cache: downloaded unless a cached copy verifies."""
     out = out or sys.stderr
-    cache = CACHE if cache is None else cache
     dest = cache_path(entry, cache)
-    if dest.is_file():
-        if dest.stat().st_size == entry["size"] and _sha256(dest) == entry["sha256"]:
-            print(f"[fetch] {dest} (cached, sha256 verified)", file=out)
-            return dest
-        dest.unlink()  # stale or tampered: fetch again
+    if _verified(dest, entry):
+        print(f"[fetch] {dest} (cached, sha256 verified)", file=out)
+        return dest
     dest.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".part", dir=dest.parent)
     h, got = hashlib.sha256(), 0
     try:
         with os.fdopen(fd, "wb") as f, _open(entry["url"]) as resp:
             print(f"[fetch] {entry['url']}", file=out)
-            while True:
-                try:
-                    chunk = resp.read(CHUNK)
-                except (OSError, http.client.HTTPException) as err:  # IncompleteRead, a reset connection
-                    raise MicrosError(f"the download of {entry['url']} was cut off after {got} bytes: run fetch again") from err
-                if not chunk:
-                    break
-                got += len(chunk)
-                if got > entry["size"]:
-                    raise MicrosError(f"{entry['url']} is larger than the {entry['size']} bytes the index says: not used")
-                h.update(chunk)
-                f.write(chunk)
-                pct = 100 * got // max(1, entry["size"])
-                print(f"\r[fetch] {got // 1024} / {entry['size'] // 1024} KiB {pct:3d}%", end="", file=out, flush=True)
-            print(file=out)
+            bar, task = _progress(out, dest.name, entry["size"])
+            with bar:
+                while True:
+                    try:
+                        chunk = resp.read(CHUNK)
+                    except (OSError, http.client.HTTPException) as err:  # IncompleteRead, a reset connection
+                        raise MicrosError(f"the download of {entry['url']} was cut off after {got} bytes: run fetch again") from err
+                    if not chunk:
+                        break
+                    got += len(chunk)
+                    if got > entry["size"]:
+                        raise MicrosError(f"{entry['url']} is larger than the {entry['size']} bytes the index says: not used")
+                    h.update(chunk)
+                    f.write(chunk)
+                    bar.update(task, completed=got)
         if got != entry["size"]:
             raise MicrosError(f"the download of {entry['url']} stopped at {got} of {entry['size']} bytes: run fetch again")
         if h.hexdigest() != entry["sha256"]:
             raise MicrosError(f"{entry['url']} does not match the sha256 in the index: not used (a corrupt or tampered file)")
-        os.replace(tmp, dest)
+        os.replace(tmp, dest)  # only a file with the index's sha256 ever lands at this name
     except BaseException as err:
         try:
             os.unlink(tmp)
@@ -169,81 +197,18 @@ def download(entry, cache=None, out=None):
     return dest
 
 
+def is_micros_image(data):
+    """True for firmware with the micrOS core frozen in (an ESP image or the sim's ROMFS image)."""
+    if data[:3] == _ROMFS_MAGIC:
+        return _ROMFS_CORE in data
+    return _FROZEN_CORE in data
+
+
 def fetch(board, version=None, index=None, cache=None):
-    """(path of the verified image, its index entry)."""
+    """(path of the verified micrOS image, its index entry)."""
     entry = select(load_index(index), board, version)
-    return download(entry, cache), entry
-
-
-# -- .mpy compatibility ---------------------------------------------------------------
-
-def mpy_of_release(version):
-    v = _vkey(version)[:2]
-    for since, mpy in _MPY_BY_RELEASE:
-        if v >= since:
-            return mpy
-    raise MicrosError(f"MicroPython {version} is older than 1.12: its .mpy format is not supported")
-
-
-def image_release(data):
-    """'1.28.0' from the banner a MicroPython image embeds, or None."""
-    m = re.search(rb"MicroPython v(\d+\.\d+(?:\.\d+)?)", data)
-    return m.group(1).decode() if m else None
-
-
-def firmware_mpy(path, entry=None):
-    """(major, sub) of the .mpy files a firmware image loads: from its banner, cross-checked with the index."""
-    data = Path(path).read_bytes()
-    release = image_release(data)
-    declared = None
-    if entry and entry.get("mpy"):
-        try:
-            major, _, sub = str(entry["mpy"]).partition(".")
-            declared = (int(major), int(sub or 0))
-        except ValueError as err:
-            raise MicrosError(f"the index gives mpy {entry['mpy']!r} for {entry['board']}: expected like 6.3") from err
-    found = mpy_of_release(release) if release else None
-    if found and declared and found != declared:
-        raise MicrosError(
-            f"the image says MicroPython {release} (mpy {found[0]}.{found[1]}) but the index says mpy "
-            f"{declared[0]}.{declared[1]}: fix the index entry"
-        )
-    if not (found or declared):
-        raise MicrosError(f"cannot tell which .mpy version {Path(path).name} loads: add an 'mpy' field to its index entry")
-    return found or declared
-
-
-def mpy_header(data):
-    """(major, sub, arch code) of a compiled .mpy file."""
-    if len(data) < 4 or data[0:1] != b"M":
-        raise MicrosError("not an .mpy file")
-    return data[1], data[2] & 3, data[2] >> 2
-
-
-def check_mpy(files, want):
-    """Every .mpy in {path: bytes} must load on the firmware; refused before anything is written.
-
-    The rule of MicroPython's loader (py/persistentcode.c): the major version must be equal;
-    the sub-version is only recorded for, and only checked on, files holding native code."""
-    for path, data in files.items():
-        if not path.endswith(".mpy"):
-            continue
-        major, sub, arch = mpy_header(data)
-        native = arch != 0
-        if major != want[0] or (native and sub != want[1]):
-            have = f"{major}.{sub}" if native else f"{major}"
-            raise MicrosError(
-                f"{path} is mpy {have} but the firmware loads mpy {want[0]}.{want[1]}: "
-                "use the mpy-cross that matches the firmware's MicroPython release"
-            )
-
-
-def core_files(board, entry, firmware=None):
-    """The micrOS core compiled to .mpy as {'micros/<name>.mpy': bytes}, checked against the firmware."""
-    from microsctl.firmware.compile import compile_package
-
-    out = compile_package(BUILD / "prebuilt-core")  # bytecode only: no native code, any arch
-    files = {f"micros/{p.name}": p.read_bytes() for p in sorted(out.glob("*.mpy"))}
-    fw = firmware or cache_path(entry)
-    check_mpy(files, firmware_mpy(fw, entry))
-    return files
+    path = download(entry, cache)
+    if not is_micros_image(path.read_bytes()):
+        raise MicrosError(f"{entry['url']} is not micrOS firmware (no frozen micrOS core in it): "
+                          "use an index made by `python -m microsctl.firmware.release`")
+    return path, entry

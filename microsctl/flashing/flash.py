@@ -285,14 +285,13 @@ def flash(board, port=None, profile="default", firmware=None, prebuilt=None, era
           baud=FAST_BAUD, sets=None, device_file=None, index=None, ask=profiles.ask_secret):
     """Everything is built and checked first; then one esptool write (or one image file write)."""
     b = boards.get(board) if isinstance(board, str) else board
-    core = None
     if prebuilt is not None:
         if firmware:
             raise MicrosError("--firmware and --prebuilt exclude each other: pick one")
         from microsctl.flashing import fetch
 
-        firmware, entry = fetch.fetch(b, None if prebuilt is True else prebuilt, index=index)
-        core = fetch.core_files(b, entry, firmware)
+        # a micrOS release image: the core is frozen in, so the filesystem gets no copy of it
+        firmware, _ = fetch.fetch(b, None if prebuilt is True else prebuilt, index=index)
     elif firmware is None:
         firmware = default_firmware(b)
         if firmware is None and not b.is_virtual:
@@ -308,7 +307,7 @@ def flash(board, port=None, profile="default", firmware=None, prebuilt=None, era
             raise MicrosError(f"cannot read firmware {firmware}: {err.strerror}") from err
         if not fw:
             raise MicrosError(f"firmware {firmware} is empty")
-    img, cfg = node_image(b, profile, sets, device_file, core, ask)
+    img, cfg = node_image(b, profile, sets, device_file, None, ask)
     check_layout(b, len(fw) if fw is not None else None, len(img))
     fs = b.filesystem
     if b.is_virtual:
