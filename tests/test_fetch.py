@@ -279,3 +279,15 @@ def test_flash_prebuilt_on_the_virtual_board(github, tmp_path, monkeypatch):
     assert data[b.firmware.offset : b.firmware.offset + len(img)] == img
     files = mount_files(out, b.filesystem.offset, b.filesystem)
     assert not [f for f in files if f.endswith(".mpy")], sorted(files)
+
+
+def test_a_redirect_from_https_to_plain_http_is_refused():
+    """urllib would follow it; the index is the trust root of every sha256, so it keeps https."""
+    import urllib.request
+
+    req = urllib.request.Request("https://github.com/o/n/releases/latest/download/release-index.json")
+    redirect = next(h for h in fetch._OPENER.handlers if isinstance(h, urllib.request.HTTPRedirectHandler))
+    with pytest.raises(MicrosError, match="not https: refused"):
+        redirect.redirect_request(req, None, 302, "Found", {}, "http://evil.example/release-index.json")
+    assert redirect.redirect_request(req, None, 302, "Found", {}, "https://objects.example/x?sig=1").full_url \
+        == "https://objects.example/x?sig=1"

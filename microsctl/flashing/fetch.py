@@ -65,13 +65,26 @@ def _url(loc):
     return Path(loc).resolve().as_uri()
 
 
+class _Redirects(urllib.request.HTTPRedirectHandler):
+    """Redirects followed, but never from https to plain http: the index is what the sha256
+    of every image is checked against, so it keeps the transport it was asked for."""
+
+    def redirect_request(self, req, fp, code, msg, headers, newurl):
+        if req.full_url.startswith("https:") and urllib.parse.urlparse(newurl).scheme != "https":
+            raise MicrosError(f"{req.full_url} redirects to {newurl}, which is not https: refused")
+        return super().redirect_request(req, fp, code, msg, headers, newurl)
+
+
+_OPENER = urllib.request.build_opener(_Redirects)
+
+
 def _open(url, timeout=30):
     """A response, redirects followed (GitHub sends release downloads through two)."""
     scheme = urllib.parse.urlparse(url).scheme
     if scheme not in ("http", "https", "file"):
         raise MicrosError(f"unsupported URL {url}: use http(s)://, file:// or a path")
     try:
-        return urllib.request.urlopen(url, timeout=timeout)
+        return _OPENER.open(url, timeout=timeout)
     except urllib.error.HTTPError as err:
         hint = ": is there a release yet? pass --index URL or set MICROS_INDEX" if err.code == 404 else ""
         raise MicrosError(f"{url}: HTTP {err.code} {err.reason}{hint}") from err
