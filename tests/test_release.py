@@ -81,6 +81,8 @@ def test_publishing_from_another_repository_is_refused(tmp_path, capsys):
 
 
 def test_the_repository_is_read_from_pyproject(tmp_path):
+    # installed from a wheel there is no pyproject.toml: the same line, from the package metadata
+    assert release.repository(tmp_path / "missing.toml") == release.repository()
     p = tmp_path / "pyproject.toml"
     p.write_text('[project.urls]\nRepository = "https://github.com/acme/micros.git"\n')
     assert release.repository(p) == "acme/micros"
