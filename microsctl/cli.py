@@ -171,13 +171,16 @@ def flash(c, board, port="", profile="default", firmware=None, prebuilt=None, er
     print(f"[flash] done: profile {profile}, devfid {res['config']['devfid']}, shell port {res['config']['socport']}")
 
 
-@task(help={**_FLASH_HELP, "no_backup": "do not read the node's current config back first"}, iterable=["set"])
+@task(help={**_FLASH_HELP, "no_backup": "do not read the node's current config back first (nothing is carried forward)",
+            "force": "write even when the node's flash could not be read back (its config is then lost)"},
+      iterable=["set"])
 @user_errors
-def provision(c, board, port="", profile="default", set=None, device=None, baud=460800, no_backup=False):
-    """Write only the settings (the filesystem region); the node's old config is kept in build/backups/."""
+def provision(c, board, port="", profile="default", set=None, device=None, baud=460800, no_backup=False, force=False):
+    """Write only the settings (the filesystem region); the node's old config is kept in build/backups/
+    and its own values (hwuid, devip, ...) and settings the profile does not name are carried forward."""
     from microsctl.flashing import flash as f
 
-    res = f.provision(board, port or None, profile, int(baud), set, device, read_back=not no_backup)
+    res = f.provision(board, port or None, profile, int(baud), set, device, read_back=not no_backup, force=force)
     print(f"[provision] done: profile {profile}, devfid {res['config']['devfid']}; the node uses it after a reset")
 
 

@@ -1,21 +1,19 @@
 """Helpers for the flashing tests: fake firmware, MicroPython mount checks, secrets."""
 import json
-import random
 import subprocess
 
 from microsctl import PORTS
+from microsctl.emulator import images
 from microsctl.node.sim import micropython
 
 SECRETS = {"MICROS_STAPWD": "wifi-secret-9", "MICROS_APPWD": "admin-secret-9"}
 
 
-def fake_firmware(size, release="1.28.0", seed=1):
-    """Firmware-like bytes: an image header, MicroPython's banner, then filler that zlib packs to
-    about 65 % as it does a real firmware.bin (5-6 bits of entropy a byte)."""
-    rnd = random.Random(seed)
-    table = bytes(rnd.choice(range(48)) for _ in range(256))
-    head = b"\xe9\x03\x02\x20" + b"\0" * 28 + f"MicroPython v{release} on 2026-04-06; ESP module".encode()
-    return (head + rnd.randbytes(size).translate(table))[:size]
+def fake_firmware(size, release="1.28.0", seed=1, chip="esp32"):
+    """A firmware.bin of about `size` bytes laid out as MicroPython's makeimg.py lays it out for
+    the chip, with valid esptool images (flash checks them), MicroPython's banner, and filler
+    that zlib packs to about 65 % as it does a real firmware.bin."""
+    return images.firmware(chip, size, seed, release)
 
 
 def mount_files(image_path, offset, fs):

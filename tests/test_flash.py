@@ -43,7 +43,7 @@ def test_full_flash_then_provision_with_the_real_esptool(chip, secrets, tmp_path
     b = boards.get(chip)
     fs = b.filesystem
     # about the size of the stock images: ESP32_GENERIC ~1.5 MB, ESP8266_GENERIC ~620 KB
-    fw = fake_firmware(FIRMWARE_SIZE[chip])
+    fw = fake_firmware(FIRMWARE_SIZE[chip], chip=chip)
     fw_path = tmp_path / "firmware.bin"
     fw_path.write_bytes(fw)
     with EspRom(chip, b.flash_bytes) as rom:
@@ -144,7 +144,7 @@ def test_invoke_tasks_flash_and_provision(secrets, tmp_path, capsys):
 
     b = boards.get("esp8266")
     fw = tmp_path / "fw.bin"
-    fw.write_bytes(fake_firmware(64 * 1024))
+    fw.write_bytes(fake_firmware(64 * 1024, chip="esp8266"))
     with EspRom("esp8266", b.flash_bytes) as rom:
         cli.flash(Context(), board="esp8266", port=rom.url, profile="gpio", firmware=str(fw), set=["devfid=cli01"])
         rom.reset()
@@ -162,7 +162,7 @@ def test_c3_s3_flash_injects_the_boards_pinmap(name, secrets, tmp_path):
     b = boards.get(name)
     fs = b.filesystem
     fw = tmp_path / "firmware.bin"
-    fw.write_bytes(fake_firmware(200 * 1024))
+    fw.write_bytes(fake_firmware(200 * 1024, chip=b.chip))
     with EspRom(b.chip, b.flash_bytes) as rom:  # chip detected by GET_SECURITY_INFO's chip ID
         flash.flash(b, rom.url, "lamp", firmware=fw)
         assert bytes(rom.flash.data[b.firmware.offset : b.firmware.offset + 200 * 1024]) == fw.read_bytes()

@@ -1,13 +1,13 @@
 """Full flash against settings-only provisioning, with the real esptool on the emulated ROM loader."""
 import contextlib
 import io
-import random
 import tempfile
 import time
 from pathlib import Path
 
 from microsctl.firmware import boards
 from microsctl.flashing import flash as flashing
+from microsctl.emulator import images
 from microsctl.emulator.esprom import EspRom
 
 # Sizes of the stock images (MicroPython v1.28 firmware.bin), used when no build is at hand.
@@ -15,11 +15,10 @@ STOCK_SIZE = {"ESP32_GENERIC": 1_600_000, "ESP8266_GENERIC": 640_000}
 TARGET = 0.05
 
 
-def synthetic_firmware(size, seed=7):
-    """Bytes that zlib packs about as well as a real firmware.bin (to ~70 %)."""
-    rnd = random.Random(seed)
-    table = bytes(rnd.choice(range(48)) for _ in range(256))
-    return (b"\xe9MicroPython v1.28.0 (synthetic firmware for the benchmark)" + rnd.randbytes(size).translate(table))[:size]
+def synthetic_firmware(chip, size, seed=7):
+    """A firmware.bin laid out as MicroPython's (valid esptool images: flash refuses anything
+    else), with filler that zlib packs about as well as a real one (to ~65 %)."""
+    return images.firmware(chip, size, seed)
 
 
 def _quiet(fn, *a, **kw):
@@ -41,7 +40,7 @@ def one_board(name, tmp):
     origin = f"`{fw_path.name}` from invoke build" if fw_path else "synthetic, stock size"
     if fw_path is None:
         fw_path = Path(tmp) / f"{name}.bin"
-        fw_path.write_bytes(synthetic_firmware(STOCK_SIZE[name]))
+        fw_path.write_bytes(synthetic_firmware(b.chip, STOCK_SIZE[name]))
     ask = lambda key: "bench-only-secret"  # noqa: E731 - never a real secret; nothing is printed
     with EspRom(b.chip, b.flash_bytes) as rom:
         full = _measure(rom, flashing.flash, b, rom.url, "lamp", firmware=fw_path, ask=ask)

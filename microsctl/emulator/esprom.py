@@ -11,7 +11,8 @@ checked, and there is one fixed 4 MB flash per process. Here each instance has i
 own flash of the board's size, NOR semantics (erase sets 0xFF, a write can only
 clear bits), seq and checksum checks, the stub's streaming read-flash, byte
 counters, and faults to inject: a stuck bit (a bad cell, so MD5 verification must
-fail) and a baud rate above which data packets arrive damaged.
+fail), a baud rate above which data packets arrive damaged, and a link that drops
+after so many bytes of read-flash data (a read that stops early).
 
 Only what esptool needs from a ROM loader is modelled; register reads return
 plausible values for chip detection, crystal and flash-ID probes, zero otherwise.
@@ -72,6 +73,7 @@ class EspRom:
         self.rom = CHIP_DEFS[self.chip]
         self.flash = Flash(flash_size)
         self.max_baud = max_baud  # above this baud rate, data packets arrive damaged
+        self.read_stop_after = None  # bytes of read-flash data sent before the link drops
         self.bytes_in = 0  # bytes on the wire, host -> chip
         self.bytes_out = 0
         self.connections = 0
@@ -349,6 +351,10 @@ class _Session:
         sent = acked = 0
         while acked < length:
             while sent < length and sent - acked < packet * max(1, in_flight):
+                if self.dev.read_stop_after is not None:
+                    if self.dev.read_stop_after <= 0:
+                        return False  # the link drops mid-read: the connection ends here
+                    self.dev.read_stop_after -= packet
                 self.send(slip(blob[sent : sent + packet]))
                 sent += packet
             ack = next(it, None)

@@ -4,7 +4,9 @@
 Load Modules) at the board's filesystem offset, in one esptool connection; esptool
 MD5-verifies each write (all chips with the flasher stub; not the ESP8266 ROM loader).
 `provision`: just the filesystem region; the node's current node_config.json is read
-back first and kept under build/backups/.
+back first, kept under build/backups/ and carried forward (readback.py); a flash that
+cannot be read stops it before anything is written, unless --force.
+Firmware files and settings are checked before any connection (checks.py).
 The virtual board `sim` is a flash target too: its "port" is a flash image file.
 
 Every offset and size comes from the board database (boards.py). The esptool argv is
@@ -12,20 +14,19 @@ built by pure functions, printed, then run; a fast write that fails is retried o
 115200 baud.
 """
 import contextlib
-import io
 import json
 import os
-import re
 import shlex
 import sys
 import tempfile
-from datetime import datetime, timezone
 from pathlib import Path
 
 from microsctl import BUILD, MicrosError
 from microsctl.firmware import boards
+from microsctl.flashing import checks
 from microsctl.flashing import fsimage
 from microsctl.flashing import profiles
+from microsctl.flashing import readback
 
 ROM_BAUD = 115200
 FAST_BAUD = 460800
@@ -70,7 +71,7 @@ def esptool_main(argv):
     try:
         esptool.main(list(argv))
     except esptool.FatalError as err:
-        raise MicrosError(_one_line(err)) from err
+        raise checks.wrong_chip(err, argv[argv.index("--port") + 1]) or MicrosError(_one_line(err)) from err
     except serial.SerialException as err:
         raise MicrosError(f"cannot open the serial port: {_one_line(err)}") from err
     except SystemExit as err:
@@ -89,6 +90,8 @@ def run_write(argv):
         esptool_main(argv)
         return argv
     except MicrosError as err:
+        if "the chip that answered" in str(err):
+            raise
         baud = int(argv[argv.index("--baud") + 1])
         if baud <= ROM_BAUD or "connect" in str(err).lower():
             raise _explain(err) from err
@@ -158,79 +161,15 @@ def staging(board):
 
 # -- reading the node's current config -----------------------------------------
 
-class _LazyFlash:
-    """A littlefs-python context reading blocks from a chip on demand (one esptool connection),
-    so a config read-back moves a few blocks, not the whole partition."""
-
-    def __init__(self, esp, fs):
-        self.esp, self.fs = esp, fs
-        self.blocks = {}
-
-    def block(self, n):
-        if n not in self.blocks:
-            with contextlib.redirect_stdout(io.StringIO()):
-                self.blocks[n] = bytes(self.esp.read_flash(self.fs.offset + n * self.fs.block_size, self.fs.block_size))
-        return self.blocks[n]
-
-    def read(self, cfg, block, off, size):
-        return bytearray(self.block(block)[off : off + size])
-
-    def prog(self, cfg, block, off, data):
-        raise OSError("read-only")
-
-    def erase(self, cfg, block):
-        raise OSError("read-only")
-
-    def sync(self, cfg):
-        return 0
-
-
 def read_node_config(board, port, before="default-reset"):
-    """(config dict or None, note): node_config.json from a chip's filesystem region.
+    """readback.NodeState of a chip's node_config.json (found, none, corrupt or unreadable).
 
     The session ends with the flasher stub still running at the ROM baud rate (esptool's
     no-reset-stub), so the write that follows connects with --before no-reset and skips a
     second stub upload: provisioning then moves the stub once, not twice."""
-    from esptool.cmds import attach_flash, connect_esp, run_stub
-    from littlefs import LittleFS, LittleFSError
-    import esptool
-
-    fs = fsimage.geometry(board)
-    print(f"[provision] reading node_config.json from {port} (esptool read-flash, only the blocks needed)",
+    print(f"[provision] reading {fsimage.CONFIG} from {port} (esptool read-flash, only the blocks needed)",
           file=sys.stderr, flush=True)
-    try:
-        with connect_esp(port=port, chip=board.chip, before=before) as esp:
-            esp = run_stub(esp)  # a few blocks only: no baud change, the stub stays at 115200
-            attach_flash(esp)
-            ctx = _LazyFlash(esp, fs)
-            lfs = LittleFS(context=ctx, mount=False, block_size=fs.block_size, block_count=fs.block_count,
-                           read_size=fs.read_size, prog_size=fs.prog_size, lookahead_size=fs.lookahead_size,
-                           name_max=fsimage.NAME_MAX, block_cycles=fsimage.BLOCK_CYCLES)
-            try:
-                lfs.mount()
-                with lfs.open(fsimage.CONFIG, "rb") as f:
-                    raw = f.read()
-            except LittleFSError as err:
-                return None, f"no readable {fsimage.CONFIG} on the node ({err}); nothing to back up"
-            finally:
-                note = f"read {len(ctx.blocks)} blocks ({len(ctx.blocks) * fs.block_size} bytes)"
-    except (esptool.FatalError, OSError) as err:
-        raise MicrosError(f"cannot read the node's config: {_one_line(err)}") from err
-    try:
-        return json.loads(raw), note
-    except ValueError:
-        return None, f"{fsimage.CONFIG} on the node is not valid JSON; nothing to back up"
-
-
-def backup(board, cfg, root=BACKUPS):
-    """Keep a host copy of a node's config: build/backups/<board>-<devfid>-<UTC time>/node_config.json.
-    It may hold secrets: the file is private to the user."""
-    devfid = re.sub(r"[^A-Za-z0-9_.-]", "_", str(cfg.get("devfid", "node")))
-    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
-    path = Path(root) / f"{board.full_name}-{devfid}-{stamp}" / fsimage.CONFIG
-    fsimage.write_atomic(path, json.dumps(cfg, indent=1).encode())
-    os.chmod(path, 0o600)
-    return path
+    return readback.from_chip(board, port, before)
 
 
 # -- the virtual board: a flash image file ----------------------------------------
@@ -285,6 +224,7 @@ def flash(board, port=None, profile="default", firmware=None, prebuilt=None, era
           baud=FAST_BAUD, sets=None, device_file=None, index=None, ask=profiles.ask_secret):
     """Everything is built and checked first; then one esptool write (or one image file write)."""
     b = boards.get(board) if isinstance(board, str) else board
+    profiles.load(profile)  # a bad profile is refused first
     if prebuilt is not None:
         if firmware:
             raise MicrosError("--firmware and --prebuilt exclude each other: pick one")
@@ -307,8 +247,11 @@ def flash(board, port=None, profile="default", firmware=None, prebuilt=None, era
             raise MicrosError(f"cannot read firmware {firmware}: {err.strerror}") from err
         if not fw:
             raise MicrosError(f"firmware {firmware} is empty")
+        check_layout(b, firmware_size=len(fw))
+        checks.check_firmware(b, fw, Path(firmware).name)
     img, cfg = node_image(b, profile, sets, device_file, None, ask)
     check_layout(b, len(fw) if fw is not None else None, len(img))
+    _warn(b, cfg, "flash")
     fs = b.filesystem
     if b.is_virtual:
         path = write_sim_flash(b, sim_flash_path(port), img, fw, erase)
@@ -325,33 +268,54 @@ def flash(board, port=None, profile="default", firmware=None, prebuilt=None, era
     return {"argv": used, "config": profiles.masked(cfg)}
 
 
+def _warn(board, cfg, task):
+    if not board.is_virtual:  # the virtual board joins no WiFi
+        for w in checks.wifi_warnings(cfg):
+            print(f"[{task}] warning: {w}", file=sys.stderr)
+
+
 def provision(board, port=None, profile="default", baud=FAST_BAUD, sets=None, device_file=None,
-              backup_to=BACKUPS, read_back=True, ask=profiles.ask_secret):
-    """Settings only: rewrite the filesystem region, after keeping the old config on the host."""
+              backup_to=BACKUPS, read_back=True, ask=profiles.ask_secret, force=False):
+    """Settings only: rewrite the filesystem region, after keeping the old config on the host
+    and carrying the node's own values and the settings the profile does not name forward."""
     b = boards.get(board) if isinstance(board, str) else board
-    img, cfg = node_image(b, profile, sets, device_file, None, ask)
-    fs = b.filesystem
-    saved = None
+    prof = profiles.load(profile)  # a bad profile is refused before the node is touched
+    fs = fsimage.geometry(b)
     if b.is_virtual:
         path = sim_flash_path(port)
-        old, note = read_sim_config(b, path)
+        node = readback.from_image_file(b, path)
     elif not port:
         raise MicrosError("--port is required for a real board, e.g. --port /dev/ttyUSB0")
     elif read_back:
-        old, note = read_node_config(b, port)
+        node = read_node_config(b, port)
     else:
-        old, note = None, "read-back skipped"
-    print(f"[provision] {note}", file=sys.stderr)
-    if old is not None:
-        saved = backup(b, old, backup_to)
+        node = readback.NodeState(readback.SKIPPED, "read-back skipped (--no-backup): nothing is carried forward")
+    print(f"[provision] {node.note}", file=sys.stderr)
+    if node.state == readback.UNREADABLE:
+        if not force:
+            raise MicrosError(f"{node.note}; nothing was written: check the cable and port and run again, "
+                              "or pass --force to write without a backup")
+        print("[provision] --force: writing without a backup of the node's config", file=sys.stderr)
+    saved = readback.backup(b, node, backup_to)  # on disk before anything is erased or written
+    if saved:
         print(f"[provision] the node's previous config is kept in {saved}", file=sys.stderr)
+    cfg, carried = readback.carry_forward(node, profile, sets, device_file,
+                                          secrets="found" if b.is_virtual else True, ask=ask)
+    if carried:
+        print(f"[provision] carried forward from the node: {readback.describe_carried(carried, cfg)}", file=sys.stderr)
+    if node.skipped:
+        print(f"[provision] not carried (unknown or invalid here): {', '.join(sorted(node.skipped))}", file=sys.stderr)
+    img = fsimage.image_for(b, cfg, prof["modules"])
+    check_layout(b, fs_image_size=len(img))
+    _warn(b, cfg, "provision")
     if b.is_virtual:
         write_sim_flash(b, path, img)
         print(f"[provision] wrote the filesystem into {path}", file=sys.stderr)
-        return {"path": path, "backup": saved, "config": profiles.masked(cfg)}
+        return {"path": path, "backup": saved, "state": node.state, "carried": carried, "config": profiles.masked(cfg)}
     with staging(b) as stage:
         fs_path = stage(f"fs-{profile}.img", img)
-        # after a read-back the stub is still running: chain to it instead of resetting
-        before = "no-reset" if read_back else "default-reset"
+        # after a complete read-back the stub is still running: chain to it instead of resetting
+        chained = read_back and node.state != readback.UNREADABLE
+        before = "no-reset" if chained else "default-reset"
         used = run_write(write_argv(b, port, [(fs.offset, fs_path)], baud, before=before))
-    return {"argv": used, "backup": saved, "config": profiles.masked(cfg)}
+    return {"argv": used, "backup": saved, "state": node.state, "carried": carried, "config": profiles.masked(cfg)}

@@ -145,18 +145,31 @@ def ask_secret(key, stdin=None):
     return getpass.getpass(f"{key} (not echoed): ")
 
 
-def settings(profile, sets=None, device_file=None, secrets=True, ask=ask_secret, files=None, env=None):
-    """The node's full config: defaults < profile < device file < --set < secrets.
-
-    secrets=True: every secret is required (found, or asked for by `ask`);
-    secrets="found": the secrets found are used, the others keep their defaults (virtual board);
-    secrets=False: secrets stay at their defaults (e.g. for a listing).
-    """
-    cfg = schema.merge(schema.defaults(), load(profile)["settings"])
+def _per_device(sets, device_file):
     per_device = {}
     if device_file:
         per_device.update(_read_json(device_file, "device file"))
     per_device.update(schema.parse_sets(sets))
+    return per_device
+
+
+def named(profile, sets=None, device_file=None):
+    """The keys the profile, the device file and --set name (what provisioning does not carry forward)."""
+    return set(load(profile)["settings"]) | set(_per_device(sets, device_file))
+
+
+def settings(profile, sets=None, device_file=None, secrets=True, ask=ask_secret, files=None, env=None, node=None):
+    """The node's full config: defaults < node < profile < device file < --set < secrets.
+
+    node: the values kept from the node's current config (provisioning carries them forward;
+    checked by the caller); a secret found there is not asked for.
+    secrets=True: every secret is required (found, kept from the node, or asked for by `ask`);
+    secrets="found": the secrets found are used, the others keep their defaults (virtual board);
+    secrets=False: secrets stay at their defaults (e.g. for a listing).
+    """
+    node = node or {}
+    cfg = schema.merge({**schema.defaults(), **node}, load(profile)["settings"])
+    per_device = _per_device(sets, device_file)
     leaked = sorted(schema.secrets() & set(per_device))
     if leaked:
         raise MicrosError(
@@ -167,7 +180,7 @@ def settings(profile, sets=None, device_file=None, secrets=True, ask=ask_secret,
     if secrets:
         found = find_secrets(profile, files, env)
         for k in sorted(schema.secrets()):
-            if k not in found and secrets != "found":
+            if k not in found and k not in node and secrets != "found":
                 val = ask(k)
                 try:
                     found[k] = schema.validate(k, val)
