@@ -42,7 +42,7 @@ def _load(chip, data):
     try:
         with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
             return LoadFirmwareImage(chip, data)
-    except (FatalError, struct.error, ValueError, IndexError, KeyError) as err:
+    except (FatalError, RuntimeError, struct.error, ValueError, IndexError, KeyError, TypeError) as err:
         return err
 
 

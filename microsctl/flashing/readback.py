@@ -128,6 +128,10 @@ def judge(read, fs):
     try:
         with lfs.open(CONFIG, "rb") as f:
             raw = f.read()
+    except FileNotFoundError:  # littlefs-python's form of LFS_ERR_NOENT
+        if ctx.error is not None:
+            return unreadable()
+        return NodeState(NONE, f"the node's filesystem holds no {CONFIG}", blocks=len(ctx.cache))
     except LittleFSError as err:
         if ctx.error is not None:
             return unreadable()
@@ -160,16 +164,19 @@ def from_chip(board, port, before="default-reset"):
         with contextlib.redirect_stdout(io.StringIO()):
             return bytes(esp.read_flash(offset, size))
 
+    result = None
     try:
         with connect_esp(port=port, chip=board.chip, before=before) as esp:
             esp = run_stub(esp)  # a few blocks only: no baud change, the stub stays at 115200
             attach_flash(esp)
-            return judge(read, fs)
+            result = judge(read, fs)  # its read errors end up in the result, not here
     except (esptool.FatalError, OSError) as err:
         wrong = checks.wrong_chip(err, port)
         if wrong is not None:
             raise wrong from err
-        return NodeState(UNREADABLE, f"could not read the node's flash ({_one_line(err)})")
+        if result is None:
+            return NodeState(UNREADABLE, f"could not read the node's flash ({_one_line(err)})")
+    return result
 
 
 def from_image_file(board, path):
