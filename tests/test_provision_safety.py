@@ -81,11 +81,12 @@ def test_third_party_mock_read_failure_stops_provisioning(secrets, tmp_path):
     assert not (tmp_path / "bk").exists()
 
 
-def test_read_that_stops_early_writes_nothing(secrets, tmp_path, capfd):
+@pytest.mark.parametrize("blocks", [0, 1])  # the link drops before any data / after block 0
+def test_read_that_stops_early_writes_nothing(blocks, secrets, tmp_path, capfd):
     with EspRom("esp32", ESP32.flash_bytes) as rom:
         node_flash(rom, {fsimage.CONFIG: json.dumps(node_cfg()).encode()})
         old = region(rom)
-        rom.read_stop_after = FS.block_size  # block 0 arrives, then the link drops
+        rom.read_stop_after = blocks * FS.block_size
         with pytest.raises(MicrosError, match="could not read the node's flash.*nothing was written.*--force"):
             flash.provision(ESP32, rom.url, "heartbeat", backup_to=tmp_path / "bk")
         assert region(rom) == old
@@ -93,7 +94,7 @@ def test_read_that_stops_early_writes_nothing(secrets, tmp_path, capfd):
         assert not (tmp_path / "bk").exists()
 
         rom.reset()
-        rom.read_stop_after = FS.block_size
+        rom.read_stop_after = blocks * FS.block_size
         res = flash.provision(ESP32, rom.url, "heartbeat", backup_to=tmp_path / "bk", force=True)
         assert res["state"] == readback.UNREADABLE and region(rom) != old
         assert fsimage.read_config(FS, region(rom))["devfid"] == "heartbeat01"
