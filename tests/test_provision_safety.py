@@ -62,7 +62,8 @@ def _mock_region_md5(url):
 
 
 def test_third_party_mock_read_failure_stops_provisioning(secrets, tmp_path):
-    mock_bootloader = pytest.importorskip("esp32_mock_bootloader").mock_bootloader
+    from esp32_mock_bootloader import mock_bootloader  # pinned in the dev extras
+
     with mock_bootloader("esp32") as m:
         url = m.url()
         flash.provision(ESP32, url, "lamp", sets=["devfid=first01"], read_back=False)
