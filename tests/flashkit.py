@@ -9,11 +9,11 @@ from microsctl.node.sim import micropython
 SECRETS = {"MICROS_STAPWD": "wifi-secret-9", "MICROS_APPWD": "admin-secret-9"}
 
 
-def fake_firmware(size, release="1.28.0", seed=1, chip="esp32"):
+def fake_firmware(size, release="1.28.0", seed=1, chip="esp32", extra=b""):
     """A firmware.bin of about `size` bytes laid out as MicroPython's makeimg.py lays it out for
     the chip, with valid esptool images (flash checks them), MicroPython's banner, and filler
     that zlib packs to about 65 % as it does a real firmware.bin."""
-    return images.firmware(chip, size, seed, release)
+    return images.firmware(chip, size, seed, release, extra=extra)
 
 
 def mount_files(image_path, offset, fs):

@@ -127,9 +127,8 @@ def micros_image(board, size, seed=1, tmp=None):
     the virtual board the real ROMFS image `invoke build --board sim` makes."""
     if board.is_virtual:
         return build.build_sim(board, out=tmp / "sim-build").read_bytes()
-    data = fake_firmware(size, seed=seed)
-    names = frozen_names(board)
-    return data[: size // 2] + names + data[size // 2 + len(names) :]
+    # a valid image for the chip (flash checks it), the names inside its app
+    return fake_firmware(size, seed=seed, chip=board.chip, extra=frozen_names(board))
 
 
 def make_release(tmp_path, images):

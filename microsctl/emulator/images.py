@@ -33,11 +33,15 @@ PARTITIONS = {
 }
 
 
-def filler(size, seed=1, release="1.28.0"):
+def filler(size, seed=1, release="1.28.0", extra=b""):
+    """Code-like bytes with MicroPython's banner, and `extra` (e.g. frozen-module names) halfway."""
     rnd = random.Random(seed)
     table = bytes(rnd.choice(range(48)) for _ in range(256))
     banner = f"MicroPython v{release} on 2026-04-06; ESP module with ESP".encode()
-    return (banner + rnd.randbytes(size).translate(table))[: size & ~3]
+    data = banner + rnd.randbytes(size).translate(table)
+    if extra:
+        data = data[: size // 2] + extra + data[size // 2 + len(extra) :]
+    return data[: size & ~3]
 
 
 def _image(chip, segments):
@@ -57,7 +61,7 @@ def partition_table(rows):
     return (body + b"\xeb\xeb" + b"\xff" * 14 + hashlib.md5(body).digest()).ljust(0xC00, b"\xff")
 
 
-def esp32_firmware(chip, size, seed=1, release="1.28.0", table="default", app_only=False):
+def esp32_firmware(chip, size, seed=1, release="1.28.0", table="default", app_only=False, extra=b""):
     """firmware.bin (bootloader + partition table + app) of about `size` bytes, from the bootloader offset."""
     rom = CHIP_DEFS[chip]
     boot_at = rom.BOOTLOADER_FLASH_OFFSET
@@ -66,7 +70,7 @@ def esp32_firmware(chip, size, seed=1, release="1.28.0", table="default", app_on
     dram = 0x3FFB0000 if chip == "esp32" else 0x3FC90000
     head = app_at - boot_at if not app_only else 0
     room = max(1024, size - head - 4096)
-    app = _image(chip, [(rom.DROM_MAP_START + 0x20, filler(room, seed, release)), (dram, b"\0" * 64)])
+    app = _image(chip, [(rom.DROM_MAP_START + 0x20, filler(room, seed, release, extra)), (dram, b"\0" * 64)])
     if app_only:
         return app
     boot = _image(chip, [(dram + 0x10000, filler(20 * 1024, seed + 1, release)[:20 * 1024])])
@@ -78,10 +82,10 @@ def esp32_firmware(chip, size, seed=1, release="1.28.0", table="default", app_on
     return data + b"\xff" * max(0, size - len(data))
 
 
-def esp8266_firmware(size, seed=1, release="1.28.0"):
+def esp8266_firmware(size, seed=1, release="1.28.0", extra=b""):
     """firmware.bin as ports/esp8266/makeimg.py writes it, about `size` bytes."""
     flash = _image("esp8266", [(0x40100000, filler(24 * 1024, seed + 1, release)), (0x3FFE8000, b"\0" * 1024)])
-    irom = filler(max(4096, size - ESP8266_SEGS_MAX - 16), seed, release)
+    irom = filler(max(4096, size - ESP8266_SEGS_MAX - 16), seed, release, extra)
     head = flash + b"\xff" * (ESP8266_SEGS_MAX - len(flash) - 4) + struct.pack("<I", ESP8266_SEGS_MAX + len(irom))
     body = head + irom
     return body + hashlib.md5(body[4:]).digest()
@@ -89,5 +93,5 @@ def esp8266_firmware(size, seed=1, release="1.28.0"):
 
 def firmware(chip, size, seed=1, release="1.28.0", **kw):
     if chip == "esp8266":
-        return esp8266_firmware(size, seed, release)
+        return esp8266_firmware(size, seed, release, **kw)
     return esp32_firmware(chip, size, seed, release, **kw)
