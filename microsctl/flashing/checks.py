@@ -228,7 +228,7 @@ def wifi_warnings(cfg):
     if ssid in ("", dflt["staessid"]):  # net.py: ssid in ("", "your_wifi_name") -> no STA at all
         return [f"staessid is still the placeholder {dflt['staessid']!r}: the node will come up as an access point "
                 f"named {cfg.get('devfid', dflt['devfid'])!r} (password: appwd); to join your WiFi use "
-                f"--set staessid=NAME and {'MICROS_STAPWD'}"]
+                "--set staessid=NAME and MICROS_STAPWD"]
     if cfg.get("stapwd") == dflt["stapwd"]:
         return [f"stapwd is still the placeholder: joining {ssid!r} will fail and the node falls back to an access "
                 f"point named {cfg.get('devfid', dflt['devfid'])!r}; set MICROS_STAPWD"]
