@@ -1,5 +1,7 @@
 """`invoke build`: firmware with the micrOS core frozen in, built in the pinned
-Docker toolchain (docker/Dockerfile); for the virtual board, a ROMFS image.
+Docker toolchain (the top-level Dockerfile, helpers and pins in docker/); for
+the virtual board, a ROMFS image. Builds run with `docker run --network none`:
+the image holds everything they need.
 
 The functions that make commands are pure: they return argv lists, which the
 runner prints and then runs, and which the tests assert on. Images land in
@@ -8,6 +10,7 @@ build/<BOARD>[-<VARIANT>]/ beside a build-info.json.
 import hashlib
 import json
 import os
+import re
 import shutil
 import struct
 import subprocess
@@ -17,23 +20,22 @@ from pathlib import Path
 
 from microsctl import BUILD, ROOT, MicrosError
 from microsctl.firmware import boards
+from microsctl.firmware import irom0
 from microsctl.firmware import manifest
 from microsctl.firmware.compile import mpy_cross
 from microsctl.run import micropython, run, show
 
-DOCKER_DIR = ROOT / "docker"
-DOCKERFILE = DOCKER_DIR / "Dockerfile"
+DOCKER_DIR = ROOT / "docker"  # the Dockerfile's helper files and toolchain.json
+DOCKERFILE = ROOT / "Dockerfile"
+CONTEXT = ROOT  # .dockerignore lets only docker/ in
 # fixed paths inside the build container, whatever the host checkout path is
 C_MICROS = "/micros"
 C_OUT = "/out"
 C_MPY = "/opt/micropython"
 C_BUILD = f"{C_OUT}/mp"  # the port's BUILD directory: objects, maps, images
 
-# Frozen bytecode costs more than its .mpy file: per-function structs, the
-# qstr pool and constant objects. An estimate, used only for the irom0 check.
-FROZEN_FACTOR = 1.5
-
-IMAGE_UID = 10001  # the "builder" user of docker/Dockerfile
+IMAGE_UID = 10001  # the "builder" user of the Dockerfile
+XTENSA_SHA256_FILE = "/opt/xtensa/toolchain.sha256"  # written by the Dockerfile's esp8266 stage
 
 
 def toolchain():
@@ -50,16 +52,37 @@ def image_tag(port, tc=None):
     return f"{tc['image_repo']}:{port}-{tc['micropython']}"
 
 
+def base_image(key, tc=None):
+    """A base image as the build pulls it: "tag@sha256:..." once the digest is pinned, else the tag."""
+    tc = tc or toolchain()
+    digest = tc.get(f"{key}_image_digest")
+    return f"{tc[key + '_image']}@{digest}" if digest else tc[key + "_image"]
+
+
+def base_images(port, tc=None):
+    """The base images a port's image is built from (the source stage is Debian)."""
+    return [base_image("debian", tc)] + ([base_image("idf", tc)] if port == "esp32" else [])
+
+
+def platform_args(port, tc=None):
+    """--platform where the toolchain is x86-64 only (docker/toolchain.json "platform")."""
+    tc = tc or toolchain()
+    p = tc.get("platform", {}).get(port)
+    return ["--platform", p] if p else []
+
+
 # -- pure command builders ---------------------------------------------------
 def docker_build_argv(port, tc=None):
     """Build (or reuse from cache) the toolchain image of a port."""
     tc = tc or toolchain()
-    argv = ["docker", "build", "--target", port,
+    argv = ["docker", "build", *platform_args(port, tc), "--target", port,
             "--build-arg", f"MICROPY_VERSION={tc['micropython']}",
-            "--build-arg", f"DEBIAN_IMAGE={tc['debian_image']}"]
+            "--build-arg", f"DEBIAN_IMAGE={base_image('debian', tc)}"]
     if port == "esp32":
-        argv += ["--build-arg", f"IDF_IMAGE={tc['idf_image']}"]
-    argv += ["-t", image_tag(port, tc), "-f", str(DOCKERFILE), str(DOCKER_DIR)]
+        argv += ["--build-arg", f"IDF_IMAGE={base_image('idf', tc)}"]
+    if port == "esp8266" and tc.get("xtensa_lx106_sha256"):
+        argv += ["--build-arg", f"XTENSA_LX106_SHA256={tc['xtensa_lx106_sha256']}"]
+    argv += ["-t", image_tag(port, tc), "-f", str(DOCKERFILE), str(CONTEXT)]
     return argv
 
 
@@ -77,11 +100,12 @@ def make_argv(board, jobs):
 
 
 def docker_run_argv(board, jobs, uid, gid, epoch, tty=False, root=ROOT, out=None, tc=None):
-    """docker run for one board: tree read-only at /micros, output at /out."""
+    """docker run for one board: tree read-only at /micros, output at /out, no network."""
     out = Path(out) if out else root / "build" / board.full_name
     argv = ["docker", "run", "--rm"]
     if tty:
         argv.append("-it")
+    argv += ["--network", "none", *platform_args(board.port, tc)]
     argv += [
         "--user", f"{uid}:{gid}",
         "-e", "HOME=/tmp",
@@ -97,6 +121,55 @@ def docker_run_argv(board, jobs, uid, gid, epoch, tty=False, root=ROOT, out=None
         image_tag(board.port, tc),
     ]
     return argv + make_argv(board, jobs)
+
+
+def toolchain_sha256_argv(tc=None):
+    """Read the sha256 of the xtensa-lx106 download that the esp8266 image was built from."""
+    return ["docker", "run", "--rm", "--network", "none", *platform_args("esp8266", tc),
+            "--entrypoint", "cat", image_tag("esp8266", tc), XTENSA_SHA256_FILE]
+
+
+def check_toolchain_sha256(seen, build_root=None, tc=None):
+    """The xtensa-lx106 toolchain is trusted on first use: its sha256 must equal the pin in
+    docker/toolchain.json when there is one, and every sha256 an earlier build recorded in
+    build/*/build-info.json. Returns the sha256 to record."""
+    tc = tc or toolchain()
+    seen = (seen or "").strip().split(" ")[0].lower()
+    if not re.fullmatch(r"[0-9a-f]{64}", seen):
+        raise MicrosError(f"the esp8266 image has no toolchain sha256 in {XTENSA_SHA256_FILE}: "
+                          f"rebuild it with 'docker build --no-cache' (see docs/firmware.md)")
+    pinned = tc.get("xtensa_lx106_sha256")
+    if pinned and seen != pinned.lower():
+        raise MicrosError(f"the xtensa-lx106 toolchain in {image_tag('esp8266', tc)} has sha256 {seen}, "
+                          f"docker/toolchain.json pins {pinned}: rebuild the image with 'docker build --no-cache'")
+    for info in sorted(Path(build_root or BUILD).glob("*/build-info.json")):
+        try:
+            rec = (json.loads(info.read_text()).get("toolchain") or {}).get("xtensa_lx106_sha256")
+        except (OSError, ValueError, AttributeError):
+            continue
+        if rec and rec != seen:
+            raise MicrosError(f"the xtensa-lx106 download changed: {image_tag('esp8266', tc)} has sha256 {seen}, "
+                              f"{info} recorded {rec}; if the new one is trusted, pin it as xtensa_lx106_sha256 "
+                              f"in docker/toolchain.json and delete that build-info.json")
+    return seen
+
+
+def base_image_digests(port, tc=None):
+    """{base image: its RepoDigests} as the local engine resolved them, for build-info.json."""
+    out = {}
+    try:
+        import docker
+
+        client = docker.from_env(timeout=5)
+        for ref in base_images(port, tc):
+            try:
+                out[ref] = client.images.get(ref).attrs.get("RepoDigests", [])
+            except Exception:  # docker.errors.ImageNotFound, APIError
+                out[ref] = None
+        client.close()
+    except Exception:  # no engine: nothing resolved
+        return {ref: None for ref in base_images(port, tc)}
+    return out
 
 
 def artefacts(board):
@@ -161,14 +234,20 @@ def budget(board, rows, res):
     micros_mpy = sum(r["mpy_bytes"] for r in rows)
     extra = {e.path: board.irom0.extra_frozen.get(e.path, 0) for e in res.external
              if e.path in board.irom0.extra_frozen}
-    need = int(micros_mpy * FROZEN_FACTOR) + sum(extra.values())
+    est = irom0.micros_estimate(board, micros_mpy)
+    if est is None:
+        raise MicrosError(f"{board.name} has no {irom0.MEASURED_FILE}: run "
+                          f"'python -m microsctl.firmware.irom0 --mpy-src TREE --write' (docs/firmware.md)")
+    micros_frozen, how = est
+    need = micros_frozen + sum(extra.values())
     return {
         "irom0_length": board.irom0.length,
         "stock_used_estimate": board.irom0.stock_used,
         "margin": board.irom0.margin,
         "free": board.irom0.free,
         "micros_mpy_bytes": micros_mpy,
-        "micros_frozen_estimate": int(micros_mpy * FROZEN_FACTOR),
+        "micros_frozen_estimate": micros_frozen,
+        "micros_frozen_model": how,
         "extra_frozen_estimate": extra,
         "needed": need,
         "fits": need <= board.irom0.free,
@@ -353,8 +432,13 @@ def build(board_name, variant=None, dry_run=False, jobs=None):
     out.mkdir(parents=True, exist_ok=True)
     if uid == IMAGE_UID:
         out.chmod(0o777)  # the container's user must write /out
-    for argv in cmds:
-        run(argv)
+    image_build, container = cmds
+    run(image_build)
+    extra = {"base_images": base_image_digests(board.port)}
+    if board.port == "esp8266":  # before anything is built with it
+        seen = run(toolchain_sha256_argv(), stdout=subprocess.PIPE, text=True).stdout
+        extra["toolchain"] = {"xtensa_lx106_sha256": check_toolchain_sha256(seen)}
+    run(container)
     files = []
     for src, name in artefacts(board):
         p = out / "mp" / src
@@ -363,9 +447,9 @@ def build(board_name, variant=None, dry_run=False, jobs=None):
             files.append(out / name)
     if not (out / board.firmware.file).exists():
         raise MicrosError(f"the build left no {board.firmware.file} in {out}/mp: see the output above")
-    extra = {}
-    if board.port == "esp8266":
+    if board.port == "esp8266":  # the measured code space, beside the dry run's estimate
         extra["irom0_text_bytes"] = elf_section_size(out / "firmware.elf", ".irom0.text")
+        extra["irom0_budget"] = b
     info = write_info(out, board, rows, files, image_id(image_tag(board.port)), extra)
     print(f"[build] {board.full_name}: {out.relative_to(ROOT)}/{board.firmware.file}, {info.relative_to(ROOT)}")
     return out
