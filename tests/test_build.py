@@ -11,18 +11,20 @@ import pytest
 from microsctl import ROOT, MicrosError
 from microsctl.firmware import boards
 from microsctl.firmware import build
+from microsctl.firmware import irom0
 from microsctl.firmware import release
 
 TC = json.loads((ROOT / "docker" / "toolchain.json").read_text())
 MPY = TC["micropython"]
-DOCKER_DIR = str(ROOT / "docker")
+DOCKERFILE = ROOT / "Dockerfile"
+AMD64 = {"esp8266": ["--platform", "linux/amd64"], "esp32": []}  # xtensa-lx106 is x86-64 only
 
 
 def run_argv(board, variant=""):
     """What `docker run` must look like for a board (uid/gid 1000, epoch 1700000000, 4 jobs)."""
     b = boards.get(board, variant or None)
     port = b.port
-    argv = ["docker", "run", "--rm", "--user", "1000:1000", "-e", "HOME=/tmp",
+    argv = ["docker", "run", "--rm", "--network", "none", *AMD64[port], "--user", "1000:1000", "-e", "HOME=/tmp",
             "-e", "SOURCE_DATE_EPOCH=1700000000"]
     if port == "esp32":
         argv += ["-e", "IDFPY_FLAGS=-DMICROPY_MANIFEST_MICROS_DIR=/micros"]
@@ -44,11 +46,12 @@ def run_argv(board, variant=""):
 def test_exact_docker_commands(board, variant):
     b = boards.get(board, variant or None)
     cmds = build.plan(b, 4, 1000, 1000, 1700000000)
-    image_build = ["docker", "build", "--target", b.port, "--build-arg", f"MICROPY_VERSION={MPY}",
+    image_build = ["docker", "build", *AMD64[b.port], "--target", b.port, "--build-arg", f"MICROPY_VERSION={MPY}",
                    "--build-arg", f"DEBIAN_IMAGE={TC['debian_image']}"]
     if b.port == "esp32":
         image_build += ["--build-arg", f"IDF_IMAGE={TC['idf_image']}"]
-    image_build += ["-t", f"micros-build:{b.port}-{MPY}", "-f", f"{DOCKER_DIR}/Dockerfile", DOCKER_DIR]
+    # the Dockerfile at the top level, the repository as build context
+    image_build += ["-t", f"micros-build:{b.port}-{MPY}", "-f", f"{ROOT}/Dockerfile", str(ROOT)]
     assert cmds == [image_build, run_argv(board, variant)]
     assert all(isinstance(a, str) for argv in cmds for a in argv)
 
@@ -71,11 +74,15 @@ def _dockerfile_args(text):
 
 
 def test_dockerfile_pins_equal_toolchain_json():
-    text = (ROOT / "docker" / "Dockerfile").read_text()
+    text = DOCKERFILE.read_text()
     args = _dockerfile_args(text)
     assert args["MICROPY_VERSION"] == TC["micropython"]
-    assert args["IDF_IMAGE"] == TC["idf_image"] == f"espressif/idf:{TC['idf']}"
-    assert args["DEBIAN_IMAGE"] == TC["debian_image"]
+    # a base image is "tag@sha256:..." once its digest is known, the tag alone until then
+    assert args["IDF_IMAGE"] == build.base_image("idf") and TC["idf_image"] == f"espressif/idf:{TC['idf']}"
+    assert args["DEBIAN_IMAGE"] == build.base_image("debian")
+    for key in ("idf_image_digest", "debian_image_digest", "xtensa_lx106_sha256"):
+        assert key in TC and (TC[key] is None or re.fullmatch(r"(sha256:)?[0-9a-f]{64}", TC[key]))
+    assert re.search(r"^ARG XTENSA_LX106_SHA256=(\S*)$", text, re.M).group(1) == (TC["xtensa_lx106_sha256"] or "")
     assert args["XTENSA_LX106_URL"] == TC["xtensa_lx106_url"]
     assert args["ESPTOOL_VERSION"] == TC["esptool_esp8266"]
     assert f"SOURCE_DATE_EPOCH={TC['source_date_epoch']}" in text
@@ -84,7 +91,7 @@ def test_dockerfile_pins_equal_toolchain_json():
 
 
 def test_dockerfile_reproducible_and_unprivileged():
-    text = (ROOT / "docker" / "Dockerfile").read_text()
+    text = DOCKERFILE.read_text()
     assert re.findall(r"^FROM \S+ AS (\w+)$", text, re.M) == ["source", "esp8266", "esp32"]
     assert re.findall(r"^USER (\S+)$", text, re.M) == ["10001:10001", "10001:10001"]
     assert "--uid 10001" in text and build.IMAGE_UID == 10001
@@ -101,7 +108,7 @@ def test_dockerfile_reproducible_and_unprivileged():
 def test_dockerfile_is_hadolint_clean():
     exe = Path(sys.executable).with_name("hadolint")
     hadolint = str(exe) if exe.exists() else "hadolint"
-    proc = subprocess.run([hadolint, "--no-color", str(ROOT / "docker" / "Dockerfile")],
+    proc = subprocess.run([hadolint, "--no-color", str(DOCKERFILE)],
                           capture_output=True, text=True)
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
@@ -113,8 +120,8 @@ def test_dry_run_prints_commands_and_budget(capsys):
     # every variant's budget is reported, the chosen one decides
     assert "irom0 ESP8266_GENERIC-FLASH_1M: 572.0 KiB" in out and "DOES NOT FIT" in out
     assert "ESP8266_GENERIC-FLASH_2M_ROMFS: 668.0 KiB" in out
-    assert "$ docker build --target esp8266" in err
-    assert "$ docker run --rm" in err and "make -C ports/esp8266 -j3 BOARD=ESP8266_GENERIC" in err
+    assert "$ docker build --platform linux/amd64 --target esp8266" in err
+    assert "$ docker run --rm --network none" in err and "make -C ports/esp8266 -j3 BOARD=ESP8266_GENERIC" in err
 
 
 @pytest.mark.parametrize("variant", ["FLASH_1M", "FLASH_512K"])
@@ -131,8 +138,9 @@ def test_budget_counts_asyncio_on_esp8266_only():
     with tempfile.TemporaryDirectory() as tmp:
         rows, res = build.compile_frozen(b, tmp)
     info = build.budget(b, rows, res)
-    assert info["extra_frozen_estimate"] == {"$(MPY_DIR)/extmod/asyncio": 15360}
-    assert info["needed"] == int(info["micros_mpy_bytes"] * build.FROZEN_FACTOR) + 15360
+    asyncio = irom0.measured(b)["packages"]["$(MPY_DIR)/extmod/asyncio"]["rodata"]
+    assert info["extra_frozen_estimate"] == {"$(MPY_DIR)/extmod/asyncio": asyncio}
+    assert info["needed"] == info["micros_frozen_estimate"] + asyncio
     assert info["free"] == 668 * 1024 - b.irom0.stock_used - b.irom0.margin
     assert build.budget(boards.get("esp32"), rows, res) is None
 
