@@ -24,8 +24,10 @@ SHA_B = "b" * 64
 
 def _stage(text, name):
     """The lines of one build stage of the Dockerfile."""
-    return re.split(r"^FROM ", text, flags=re.M)[[s.split()[2] if len(s.split()) > 2 else "" for s in
-                                                  re.split(r"^FROM ", text, flags=re.M)].index(name)]
+    for part in re.split(r"^FROM ", text, flags=re.M)[1:]:
+        if part.split("\n", 1)[0].split()[-1] == name:
+            return part
+    raise AssertionError(f"no stage {name} in the Dockerfile")
 
 
 # -- where the Dockerfile is, what it may see --------------------------------------------
