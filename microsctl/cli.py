@@ -1,5 +1,7 @@
 """The invoke tasks. Each is a thin layer over a module of this package."""
 import functools
+import inspect
+import re
 
 from invoke import Collection, Exit, task
 
@@ -19,6 +21,77 @@ def user_errors(fn):
     return wrapper
 
 
+def numbers(**convert):
+    """Options that take numbers, checked by the task: with an int default invoke would convert
+    the text while parsing, and a typo ("--baud abc") would end in a ValueError traceback.
+    `convert` maps a parameter to a checker (value, flag) -> value; None is left as it is.
+    The parameters are kept on the function as `.numbers` (tests/test_cli.py checks them all)."""
+
+    def deco(fn):
+        sig = inspect.signature(fn)
+
+        @functools.wraps(fn)
+        def wrapper(*args, **kw):
+            bound = sig.bind(*args, **kw)
+            bound.apply_defaults()
+            for name, check in convert.items():
+                if bound.arguments[name] is not None:
+                    bound.arguments[name] = check(bound.arguments[name], "--" + name.replace("_", "-"))
+            return fn(*bound.args, **bound.kwargs)
+
+        wrapper.numbers = tuple(convert)
+        return wrapper
+
+    return deco
+
+
+def whole(lo, hi, what):
+    """A checker for a whole number lo..hi."""
+
+    def check(value, flag):
+        text = str(value).strip()
+        if not (text.isdigit() and lo <= int(text) <= hi):
+            raise MicrosError(f"{flag} takes {what}, not {value!r}")
+        return int(text)
+
+    return check
+
+
+TCP_PORT = whole(1, 65535, "a TCP port number (1..65535)")
+BAUD = whole(300, 5_000_000, "a baud rate such as 460800 or 115200")
+JOBS = whole(1, 1024, "a number of parallel jobs, such as 4")
+
+
+def heap_size(value, flag):
+    """MicroPython's -X heapsize=<n>[w][K|M] (ports/unix/main.c), decimal: 38k, 128k, 2M."""
+    if not re.fullmatch(r"[1-9][0-9]*w?[kKmM]?", str(value).strip()):
+        raise MicrosError(f"{flag} takes a heap size such as 38k, 128k or 2M, not {value!r}")
+    return str(value).strip()
+
+
+def print_table(head, rows):
+    """Headed columns: ruled on a terminal (long cells fold, never cut), plain when piped."""
+    from rich import box
+    from rich.console import Console
+    from rich.table import Column, Table
+    from rich.text import Text
+
+    out = Console(highlight=False)
+    tty = out.is_terminal
+    cols = [Column(h, no_wrap=not i, overflow="fold") for i, h in enumerate(head)]  # names stay whole
+    table = Table(*cols, box=box.SIMPLE_HEAD if tty else None,
+                  pad_edge=False, header_style="bold" if tty else "")
+    for row in rows:
+        table.add_row(*(Text(str(cell)) for cell in row))  # Text: a '[' in a cell is not markup
+    if tty:
+        out.print(table)
+        return
+    out = Console(highlight=False, width=1000, no_color=True)  # piped: one line per row, never wrapped
+    with out.capture() as cap:
+        out.print(table)
+    print("\n".join(line.rstrip() for line in cap.get().splitlines()))
+
+
 @task(
     help={
         "profile": "config profile from config_profiles/ (default: default)",
@@ -35,10 +108,11 @@ def user_errors(fn):
     iterable=["set"],
 )
 @user_errors
+@numbers(port=TCP_PORT, heap=heap_size)
 def sim(c, profile="default", port=None, heap="128k", set=None, node=None, fresh=False, flash=None, romfs=False):
     """Boot a virtual micrOS node in the foreground (Ctrl-C stops it)."""
     from microsctl.flashing import profiles
-    from microsctl.node.sim import SimNode
+    from microsctl.node.sim import SimNode, check_port_free
 
     prof = profiles.load(profile)
     image = None
@@ -48,9 +122,15 @@ def sim(c, profile="default", port=None, heap="128k", set=None, node=None, fresh
 
         image = build.build_sim(boards.get("sim"))
     n = SimNode(node or profile, heap=heap, flash=flash, romfs=image)
+    kept = flash and n.flash.exists() and not fresh
     cfg = n.prepare(profile, set, port, fresh)
+    check_port_free(cfg["socport"])
     if flash:
-        print(f"[sim] node {n.name}: filesystem in the flash image {n.flash}")
+        from microsctl.flashing import imagemeta
+
+        print(f"[sim] node {n.name}: filesystem in the flash image {n.flash}, {imagemeta.describe(n.flash)}")
+        if kept and profile != "default":
+            print(f"[sim] --profile {profile} is not used: the image keeps its own settings (--fresh flashes it anew)")
     else:
         print(f"[sim] node {n.name}: profile {profile}, filesystem {n.fs}")
     print(f"[sim] shell: invoke shell --port {cfg['socport']}")
@@ -69,14 +149,17 @@ def sim(c, profile="default", port=None, heap="128k", set=None, node=None, fresh
     help={
         "port": "TCP port of the node's shell (default 9008)",
         "host": "node address (default 127.0.0.1)",
-        "command": "run this command (several: one per line) and exit; without it, an interactive shell",
+        "command": "run this command (several: one per line) and exit; without it, an interactive shell "
+        "(history kept across sessions, lines setting a password left out; Ctrl-C leaves with status 130, "
+        "a node that goes away ends it with status 1)",
     },
     # invoke has no optional positional arguments (pyinvoke/invoke#159), so the
     # one-shot command is the flag -c/--command; without it the shell is interactive.
     positional=[],
 )
 @user_errors
-def shell(c, port=9008, host="127.0.0.1", command=None):
+@numbers(port=TCP_PORT)
+def shell(c, port="9008", host="127.0.0.1", command=None):
     """Talk to a node's shell: interactively, or one command and exit (status 1 on an error reply)."""
     from microsctl.node import client
 
@@ -108,19 +191,20 @@ def boards(c):
     """List the boards (boards/*/board.json): chip, flash, firmware and filesystem offsets."""
     from microsctl.firmware import boards as db
 
-    print(db.listing())
+    print_table(*db.table())
 
 
 @task(
     help={
-        "board": "board name or alias (invoke boards lists them): esp8266, esp32, esp32c3, esp32s3, sim",
+        "board": "board to build for (required; invoke boards lists them): esp8266, esp32, esp32-c3, esp32-s3, sim",
         "variant": "MicroPython board variant, e.g. FLASH_1M or SPIRAM (default: the board's default)",
         "dry_run": "print the commands (and the ESP8266 irom0 budget) without running them",
         "jobs": "parallel make jobs inside the container (default: number of CPUs)",
     }
 )
 @user_errors
-def build(c, board, variant=None, dry_run=False, jobs=None):
+@numbers(jobs=JOBS)
+def build(c, board=None, variant=None, dry_run=False, jobs=None):
     """Build firmware with the micrOS core frozen in (Docker), or the sim's ROMFS image, into build/<board>/."""
     from microsctl.firmware import build as b
 
@@ -128,7 +212,7 @@ def build(c, board, variant=None, dry_run=False, jobs=None):
 
 
 _FLASH_HELP = {
-    "board": "board name or alias (invoke boards), e.g. esp32, esp8266, sim",
+    "board": "board (required; invoke boards lists them), e.g. esp32, esp32-c3, esp8266, sim",
     "port": "serial port (/dev/ttyUSB0, COM3, socket://host:port); for --board sim the flash image file "
     "(default build/sim/flash.img)",
     "profile": "config profile from config_profiles/ (invoke profiles)",
@@ -145,7 +229,10 @@ def profiles(c, name="", set=None, device=None):
     """List the config profiles; with --name NAME, show one merged with per-device values and secrets (masked)."""
     from microsctl.flashing import profiles as p
 
-    print(p.describe(name, set, device) if name else p.listing())
+    if name:
+        print(p.describe(name, set, device))
+    else:
+        print_table(*p.table())
 
 
 @task(
@@ -162,11 +249,14 @@ def profiles(c, name="", set=None, device=None):
     optional=["prebuilt"],
 )
 @user_errors
-def flash(c, board, port="", profile="default", firmware=None, prebuilt=None, erase=False, baud=460800,
+@numbers(baud=BAUD)
+def flash(c, board=None, port="", profile="default", firmware=None, prebuilt=None, erase=False, baud="460800",
           set=None, device=None, index=None):
     """Flash firmware and a filesystem holding the node's settings, in one esptool connection."""
+    from microsctl.firmware import boards as db
     from microsctl.flashing import flash as f
 
+    board = db.get(board)
     res = f.flash(board, port or None, profile, firmware, prebuilt, erase, int(baud), set, device, index)
     print(f"[flash] done: profile {profile}, devfid {res['config']['devfid']}, shell port {res['config']['socport']}")
 
@@ -175,11 +265,15 @@ def flash(c, board, port="", profile="default", firmware=None, prebuilt=None, er
             "force": "write even when the node's flash could not be read back (its config is then lost)"},
       iterable=["set"])
 @user_errors
-def provision(c, board, port="", profile="default", set=None, device=None, baud=460800, no_backup=False, force=False):
+@numbers(baud=BAUD)
+def provision(c, board=None, port="", profile="default", set=None, device=None, baud="460800", no_backup=False,
+              force=False):
     """Write only the settings (the filesystem region); the node's old config is kept in build/backups/
     and its own values (hwuid, devip, ...) and settings the profile does not name are carried forward."""
+    from microsctl.firmware import boards as db
     from microsctl.flashing import flash as f
 
+    board = db.get(board)
     res = f.provision(board, port or None, profile, int(baud), set, device, read_back=not no_backup, force=force)
     print(f"[provision] done: profile {profile}, devfid {res['config']['devfid']}; the node uses it after a reset")
 
@@ -187,7 +281,7 @@ def provision(c, board, port="", profile="default", set=None, device=None, baud=
 @task(help={"board": _FLASH_HELP["board"], "version": "micrOS release, e.g. 0.1.0 (default: the newest in the index)",
             "index": "release index URL or path (default: $MICROS_INDEX, else the project's latest GitHub release)"})
 @user_errors
-def fetch(c, board, version=None, index=None):
+def fetch(c, board=None, version=None, index=None):
     """Download the micrOS firmware image of a release into the user's cache ($MICROS_CACHE overrides), sha256-verified."""
     from microsctl.firmware import boards as db
     from microsctl.flashing import fetch as f

@@ -61,7 +61,7 @@ def test_unknown_board_names_the_valid_ones():
     with pytest.raises(MicrosError) as e:
         boards.get("esp31")
     msg = str(e.value)
-    assert msg.startswith("unknown board esp31: valid boards are ")
+    assert msg.startswith("unknown board 'esp31': valid boards are ")
     for name in EXPECTED:
         assert name in msg
     assert "\n" not in msg

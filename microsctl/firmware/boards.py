@@ -5,6 +5,7 @@ Every offset, size and pin the host tools use comes from here, never from code.
 applies a variant's overrides (flash size, filesystem, irom0 budget, ...).
 """
 import json
+import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -250,28 +251,36 @@ def names(root=BOARDS):
     return [b.name for b in all_boards(root)]
 
 
+def normalise(name):
+    """The key a board is looked up by: case, '-', '_' and spaces do not count, so
+    esp32-c3, esp32_c3, ESP32C3 and ESP32_GENERIC_C3 all name the same board."""
+    return re.sub(r"[-_\s]", "", str(name)).lower()
+
+
+def valid(boards):
+    return ", ".join(f"{b.name} ({'/'.join(b.aliases)})" if b.aliases else b.name for b in boards)
+
+
 def get(name, variant=None, root=BOARDS):
-    """A board by name or alias (case-insensitive), with an optional variant."""
+    """A board by name or alias, in any of its spellings (see normalise), with an optional variant."""
     boards = all_boards(root)
-    key = str(name).strip().lower()
+    if not name:
+        raise MicrosError(f"--board is required: valid boards are {valid(boards)}")
+    key = normalise(name)
     for b in boards:
-        if key == b.name.lower() or key in (a.lower() for a in b.aliases):
+        if key in (normalise(n) for n in (b.name, *b.aliases)):
             return b.with_variant(variant)
-    valid = ", ".join(f"{b.name} ({'/'.join(b.aliases)})" if b.aliases else b.name for b in boards)
-    raise MicrosError(f"unknown board {name}: valid boards are {valid}")
+    raise MicrosError(f"unknown board {str(name)!r}: valid boards are {valid(boards)}")
 
 
-def listing(root=BOARDS):
-    """Text for `invoke boards`: one line per board, then its variants."""
-    lines = []
+def table(root=BOARDS):
+    """`invoke boards`: column headers and one row per board."""
+    head = ("Board", "Aliases", "Chip", "Flash", "Firmware", "Filesystem", "MPY", "Variants")
+    rows = []
     for b in all_boards(root):
         fs = b.filesystem
-        fs_txt = f"fs {fs.offset:#x}+{fs.size:#x}" if fs else "no fs"
-        alias = "/".join(b.aliases)
-        lines.append(
-            f"{b.name:<18} {alias:<9} {b.chip:<8} {b.flash_size:<5} "
-            f"{b.firmware.file} @ {b.firmware.offset:#x}, {fs_txt}, mpy {b.mpy.tag} {b.mpy.arch}"
-        )
-        if b.variants:
-            lines.append(f"{'':<18} variants: {', '.join(b.variants)}")
-    return "\n".join(lines)
+        rows.append((b.name, "/".join(b.aliases), b.chip, b.flash_size,
+                     f"{b.firmware.file} @ {b.firmware.offset:#x}",
+                     f"{fs.offset:#x}+{fs.size:#x}" if fs else "none",
+                     f"{b.mpy.tag} {b.mpy.arch}", ", ".join(b.variants)))
+    return head, rows

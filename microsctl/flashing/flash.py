@@ -25,6 +25,7 @@ from microsctl import BUILD, MicrosError
 from microsctl.firmware import boards
 from microsctl.flashing import checks
 from microsctl.flashing import fsimage
+from microsctl.flashing import imagemeta
 from microsctl.flashing import profiles
 from microsctl.flashing import readback
 
@@ -255,6 +256,7 @@ def flash(board, port=None, profile="default", firmware=None, prebuilt=None, era
     fs = b.filesystem
     if b.is_virtual:
         path = write_sim_flash(b, sim_flash_path(port), img, fw, erase)
+        imagemeta.record(path, profile, "invoke flash")
         what = "firmware region (ROMFS) and " if fw is not None else ""
         print(f"[flash] wrote {what}filesystem into {path}; boot it: invoke sim --flash {path}", file=sys.stderr)
         return {"path": path, "config": profiles.masked(cfg)}
@@ -310,6 +312,7 @@ def provision(board, port=None, profile="default", baud=FAST_BAUD, sets=None, de
     _warn(b, cfg, "provision")
     if b.is_virtual:
         write_sim_flash(b, path, img)
+        imagemeta.record(path, profile, "invoke provision")
         print(f"[provision] wrote the filesystem into {path}", file=sys.stderr)
         return {"path": path, "backup": saved, "state": node.state, "carried": carried, "config": profiles.masked(cfg)}
     with staging(b) as stage:

@@ -233,11 +233,12 @@ def describe(name, sets=None, device_file=None, env=None, files=None):
     return "\n".join(lines)
 
 
-def listing():
-    out = []
+def table():
+    """`invoke profiles`: column headers and one row per profile."""
+    rows = []
     for n in names():
         try:
-            out.append(f"  {n:<12} {load(n)['description']}")
+            rows.append((n, load(n)["description"]))
         except MicrosError as err:
-            out.append(f"  {n:<12} BROKEN: {err}")
-    return "\n".join(out)
+            rows.append((n, f"BROKEN: {err}"))
+    return ("Profile", "Description"), rows

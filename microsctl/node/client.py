@@ -1,6 +1,9 @@
-"""Client for the micrOS socket shell."""
+"""Client for the micrOS socket shell: one-shot commands, or an interactive session."""
 import re
+import select
+import signal
 import socket
+import threading
 
 from microsctl import MicrosError
 
@@ -19,30 +22,44 @@ class Shell:
         self.sock.settimeout(timeout)
         self.prompt = ""
         self.closed = False
+        self.pending = b""  # received while nobody asked (interactive idle time)
         self._read_reply()
 
+    def gone(self):
+        """The one line for a connection the node closed or reset."""
+        host, port = self.addr
+        again = f"invoke shell --port {port}" + (f" --host {host}" if host != "127.0.0.1" else "")
+        return MicrosError(f"the node at {host}:{port} closed the connection (it rebooted, crashed or was stopped); "
+                           f"reconnect with: {again}")
+
     def _read_reply(self):
-        buf = b""
+        buf, self.pending = self.pending, b""
         while True:
-            try:
-                chunk = self.sock.recv(65536)
-            except socket.timeout as err:
-                raise MicrosError(f"the node at {self.addr[0]}:{self.addr[1]} stopped answering") from err
-            if not chunk:
-                self.closed = True
-                return buf.decode(errors="replace")
-            buf += chunk
             text = buf.decode(errors="replace")
             m = PROMPT.search(text)
             if m:
                 self.prompt = m.group(1)
                 return text[: m.start(1)]
+            try:
+                chunk = self.sock.recv(65536)
+            except socket.timeout as err:
+                raise MicrosError(f"the node at {self.addr[0]}:{self.addr[1]} stopped answering") from err
+            except OSError:  # reset by the node
+                chunk = b""
+            if not chunk:
+                self.closed = True
+                return text
+            buf += chunk
 
     def cmd(self, line):
         """Send one command line; the reply without the prompt and last newline."""
         if self.closed:
-            raise MicrosError("the node closed the connection")
-        self.sock.sendall(line.encode() + b"\n")
+            raise self.gone()
+        try:
+            self.sock.sendall(line.encode() + b"\n")
+        except OSError as err:
+            self.closed = True
+            raise self.gone() from err
         return self._read_reply().rstrip("\n")
 
     def send_raw(self, data):
@@ -80,20 +97,122 @@ def one_shot(port, commands, host="127.0.0.1"):
     return 1 if failed else 0
 
 
-def interactive(port, host="127.0.0.1"):
-    try:
-        import readline  # noqa: F401  (history and line editing for input())
-    except ImportError:
-        pass
-    with Shell(port, host) as sh:
-        print(f"Connected to {host}:{port}; 'help' lists commands, 'exit' or Ctrl-D leaves.")
-        while not sh.closed:
+class _Watch:
+    """While input() waits for the user, watch the connection: when the node closes or resets
+    it, interrupt input() at once (SIGINT to the main thread, so readline restores the
+    terminal) rather than at the next command. Where that cannot be done (no pthread_kill,
+    not the main thread) the next command finds out.
+
+    The signal is sent again every 0.2 s until input() has given up: one that lands just
+    before readline waits in select() only sets CPython's flag (Modules/readline.c checks
+    it on EINTR), and is acted on with the next one. SIGINT is blocked in the watcher
+    thread, so the user's Ctrl-C always reaches the main thread."""
+
+    def __init__(self, sh):
+        self.sh = sh
+        self.gone = False
+        self.usable = hasattr(signal, "pthread_kill") and threading.current_thread() is threading.main_thread()
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread = None
+
+    def __enter__(self):
+        if self.usable and not self.sh.closed:
+            self._stop.clear()
+            self._thread = threading.Thread(target=self._run, args=(threading.get_ident(),), daemon=True)
+            mask = signal.pthread_sigmask(signal.SIG_BLOCK, [signal.SIGINT])  # inherited by the thread
             try:
-                line = input(sh.prompt)
+                self._thread.start()
+            finally:
+                signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+        return self
+
+    def __exit__(self, *exc):
+        self.stop()
+
+    def stop(self):
+        with self._lock:  # after this, no signal is sent
+            self._stop.set()
+        if self._thread:
+            self._thread.join()
+            self._thread = None
+
+    def _run(self, main):
+        sock = self.sh.sock
+        while not self._stop.is_set():
+            try:
+                if not select.select([sock], [], [], 0.1)[0]:
+                    continue
+                data = sock.recv(65536)
+            except OSError:  # reset
+                data = b""
+            if data:  # said unasked (e.g. "Bye! (idle for 300 s)"): shown with the next reply
+                self.sh.pending += data
+                continue
+            self.gone = self.sh.closed = True
+            while True:
+                with self._lock:
+                    if self._stop.is_set():
+                        return
+                    signal.pthread_kill(main, signal.SIGINT)
+                self._stop.wait(0.2)
+
+
+def interactive(port, host="127.0.0.1", history=None):
+    """A session until 'exit' or Ctrl-D (returns 0) or Ctrl-C (returns 130, the shell's
+    128 + SIGINT); a node that goes away is a MicrosError. Lines typed are kept in
+    history (microsctl.node.history) when the input is a terminal."""
+    import sys
+
+    from microsctl.node.history import History
+
+    hist = history or (History() if sys.stdin.isatty() else None)
+    try:
+        with Shell(port, host) as sh:
+            print(f"Connected to {host}:{port}; 'help' lists commands, 'exit' or Ctrl-D leaves (Ctrl-C too).")
+            return _session(sh, hist)
+    finally:
+        note = hist.save() if hist else None
+        if note:
+            print(f"[shell] {note}", file=sys.stderr)
+
+
+def _session(sh, hist):
+    watch = _Watch(sh)
+    interrupted = []
+
+    def once(signum, frame):  # the first SIGINT ends the session; more (repeats) change nothing
+        if not interrupted:
+            interrupted.append(signum)
+            raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGINT, once) if watch.usable else None
+    try:
+        while True:
+            try:
+                with watch:
+                    line = input(sh.prompt)
             except EOFError:
                 line = "exit"
                 print()
+            else:
+                if hist:
+                    hist.add(line)
             reply = sh.cmd(line)
             if reply:
                 print(reply)
-    return 0
+            if sh.closed:
+                if line.strip() == "exit":
+                    return 0
+                raise sh.gone()
+    except KeyboardInterrupt:
+        watch.stop()
+        print()
+        if watch.gone:
+            if sh.pending:
+                print(sh.pending.decode(errors="replace").rstrip("\n"))
+            raise sh.gone() from None
+        return 130
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGINT, previous)

@@ -25,6 +25,19 @@ def free_port():
         return s.getsockname()[1]
 
 
+def check_port_free(port, host="127.0.0.1"):
+    """Refuse, in one line, a port something already listens on: the node's own bind would
+    fail after boot with a traceback. SO_REUSEADDR as the node's asyncio.start_server sets it
+    (micropython extmod/asyncio/stream.py), so a port in TIME_WAIT is not taken for busy."""
+    with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind((host, port))
+        except OSError as err:
+            raise MicrosError(f"port {port} on {host} is in use ({err.strerror or err}): "
+                              "stop what listens there, or pick another port with --port") from err
+
+
 def _port(port):
     try:
         return int(port)
