@@ -393,3 +393,20 @@ def test_sim_flash_names_the_profile_the_image_was_flashed_with(tmp_path):
         shutil.rmtree(SIM_ROOT / "cliflash", ignore_errors=True)
     assert f"[sim] node cliflash: filesystem in the flash image {img}, flashed with profile lamp" in out
     assert "--profile gpio is not used: the image keeps its own settings (--fresh flashes it anew)" in out
+
+
+def test_flash_image_profile_record(tmp_path):
+    """flash and provision on the virtual board record the profile beside the image; an image
+    with no record says so rather than guessing."""
+    from microsctl.firmware import boards
+    from microsctl.flashing import flash, imagemeta
+
+    img = tmp_path / "node.img"
+    b = boards.get("sim")
+    flash.flash(b, img, "lamp")
+    assert imagemeta.recorded(img)["profile"] == "lamp"
+    flash.provision(b, img, "heartbeat", backup_to=tmp_path / "bk")
+    assert imagemeta.recorded(img)["profile"] == "heartbeat"
+    assert imagemeta.describe(img).startswith("flashed with profile heartbeat (invoke provision, ")
+    imagemeta.meta_path(img).unlink()
+    assert imagemeta.describe(img).startswith("profile not known")
