@@ -304,6 +304,17 @@ def test_shell_says_when_the_node_reboots(node, term):
     assert _last_lines(t.out)[0].startswith(f"error: the node at 127.0.0.1:{node.port} closed the connection")
 
 
+def test_shell_shows_why_an_idle_session_was_closed(make_node, term):
+    n = make_node(sets=["soctout=2"])
+    t = term("shell", "--port", str(n.port))
+    t.expect(r"node01 \$ ")
+    assert t.wait() == 1  # nobody typed: the node's idle sweep (frozen/micros/shell.py _sweep) closed it
+    assert _last_lines(t.out, 2) == [
+        "Bye! (idle for 2 s)",
+        f"error: the node at 127.0.0.1:{n.port} closed the connection (it rebooted, crashed or was stopped); "
+        f"reconnect with: invoke shell --port {n.port}"]
+
+
 def test_shell_ctrl_c_leaves_with_a_newline_and_status_130(node, term):
     t = term("shell", "--port", str(node.port))
     t.expect(r"node01 \$ ")
