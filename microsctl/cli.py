@@ -104,12 +104,15 @@ def print_table(head, rows):
         "flashed from the profile if it does not exist",
         "romfs": "run the core from a ROMFS image (as invoke build --board sim makes it), "
         "as a board runs frozen code",
+        "board": "board to impersonate: esp8266, esp32, esp32c3 or esp32s3 (its pins, PWM, clock, WLAN and "
+        "limits as MicroPython v1.28.0 has them, see docs/boards.md; default: the plain virtual board)",
     },
     iterable=["set"],
 )
 @user_errors
 @numbers(port=TCP_PORT, heap=heap_size)
-def sim(c, profile="default", port=None, heap="128k", set=None, node=None, fresh=False, flash=None, romfs=False):
+def sim(c, profile="default", port=None, heap="128k", set=None, node=None, fresh=False, flash=None, romfs=False,
+        board=None):
     """Boot a virtual micrOS node in the foreground (Ctrl-C stops it)."""
     from microsctl.flashing import profiles
     from microsctl.node.sim import SimNode, check_port_free
@@ -121,10 +124,12 @@ def sim(c, profile="default", port=None, heap="128k", set=None, node=None, fresh
         from microsctl.firmware import build
 
         image = build.build_sim(boards.get("sim"))
-    n = SimNode(node or profile, heap=heap, flash=flash, romfs=image)
+    n = SimNode(node or profile, heap=heap, flash=flash, romfs=image, board=board)
     kept = flash and n.flash.exists() and not fresh
     cfg = n.prepare(profile, set, port, fresh)
     check_port_free(cfg["socport"])
+    if not n.board.is_virtual:
+        print(f"[sim] node {n.name}: impersonates {n.board.name} ({n.board.chip})")
     if flash:
         from microsctl.flashing import imagemeta
 

@@ -3,3 +3,6 @@
 include("$(PORT_DIR)/boards/manifest.py")
 
 include("$(MICROS_DIR)/frozen/micros")
+
+# The board's own facts for the core (pins, shell clients): micros_board.py here.
+module("micros_board.py", opt=3)

@@ -2,3 +2,6 @@
 # (invoke build --board sim), mounted at /rom by ports/unix/simboot.py.
 # The unix port brings asyncio itself; nothing of the port is frozen here.
 include("$(MICROS_DIR)/frozen/micros")
+
+# The board's own facts for the core (pins, shell clients): micros_board.py here.
+module("micros_board.py", opt=3)

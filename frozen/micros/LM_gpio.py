@@ -2,22 +2,30 @@
 from machine import PWM, Pin
 from micros import pins
 
-_pwm = {}
+_pwm = {}  # name -> [PWM, frequency]
 
 
 def _out(name, freq):
     p = _pwm.get(name)
     if p is None:
-        p = PWM(Pin(pins.pin(name)), freq=freq, duty_u16=0)
+        if pins.board("PWM_ONE_FREQ", 0):
+            # ESP8266: one frequency for every PWM pin (esp8266/esppwm.c); a second
+            # frequency would silently retune the outputs already running
+            for k in _pwm:
+                if _pwm[k][1] != freq:
+                    raise ValueError("this board has one PWM frequency for all pins: %s runs at %d Hz, "
+                                     "this needs %d Hz; turn it off first (RGB_deinit/Servo_deinit)"
+                                     % (k, _pwm[k][1], freq))
+        p = [PWM(Pin(pins.pin(name)), freq=freq, duty_u16=0), freq]
         _pwm[name] = p
-    return p
+    return p[0]
 
 
 def _off(*names):
     for name in names:
         p = _pwm.pop(name, None)
         if p:
-            p.deinit()
+            p[0].deinit()
 
 
 def _level(v):

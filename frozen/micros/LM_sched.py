@@ -31,6 +31,8 @@ def status():
     if a & 2:
         out["cron"] = "%d tasks, next %s | runs %d, fails %d, clock jumps %d" % (
             len(s._tasks), _when(s._next), n[6], n[7], n[8])
+        if s.held():
+            out["cron"] = "held: the clock is not set (NTP runs in STA mode only) | " + out["cron"]
     if a & 4:
         out["extirq"] = "%s (gpio %d) %s, debounce %d ms: %s | edges %d, runs %d, fails %d" % (
             conf.get("extirqpin"), s.EGPIO, conf.get("extirqtrig"), conf.get("extirqprell"), s.TEXT[1],

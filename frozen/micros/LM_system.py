@@ -47,7 +47,10 @@ def time():
     from micros import core
 
     t = core.localtime()
-    return "%d-%02d-%02d %02d:%02d:%02d" % t[:6]
+    out = "%d-%02d-%02d %02d:%02d:%02d" % t[:6]
+    if _time.time() < core.sane():
+        out += " (clock not set: cron is held until NTP or the RTC sets it)"
+    return out
 
 
 def info():

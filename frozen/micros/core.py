@@ -13,6 +13,13 @@ def localtime(t=None):
     return time.localtime((time.time() if t is None else t) + conf.get("gmttime") * 3600)
 
 
+def sane():
+    """The first second of 2025 on this chip's clock. An earlier time was never
+    set: the ESP ports count from 2000-01-01 at power-on (the ESP8266 restarts
+    its RTC tick at every reset) and NTP runs only in STA mode."""
+    return time.mktime((2025, 1, 1, 0, 0, 0, 0, 0))
+
+
 def reboot():
     machine.reset()
 
@@ -59,10 +66,14 @@ def start():
 
 
 def _rescue():
-    # The shell itself failed: leave the node reachable through WebREPL.
+    # The shell itself failed: leave the node reachable through WebREPL, with the
+    # appwd password (extmod/modwebrepl.c takes 4..9 characters; with none and no
+    # webrepl_cfg.py, webrepl.start() raises TypeError). Then main.py returns to
+    # the REPL: a SystemExit would soft-reset an ESP32 into the same failure.
+    pw = conf.get("appwd")
     try:
         import webrepl
 
-        webrepl.start()
-    except ImportError:
-        raise SystemExit(1)
+        webrepl.start(password=pw if 4 <= len(pw) <= 9 else None)
+    except (ImportError, TypeError, ValueError, OSError) as e:
+        print("micrOS: no WebREPL rescue (appwd must be 4..9 characters):", repr(e))

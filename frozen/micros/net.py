@@ -10,13 +10,15 @@ def _hex(b):
     return ":".join("%02x" % x for x in b)
 
 
-def _failed(network, sta):
-    # a definite "no" from the driver ends the wait early
+def _why(network, sta):
+    # the driver's last failure, for the message. Never final: the ESP32 reports
+    # STAT_NO_AP_FOUND / STAT_WRONG_PASSWORD after its first failed attempt and
+    # goes on retrying (esp32/network_wlan.c), so the wait runs its whole window.
     st = sta.status()
     for name in ("STAT_WRONG_PASSWORD", "STAT_NO_AP_FOUND", "STAT_CONNECT_FAIL"):
         if st == getattr(network, name, None):
             return name[5:].lower().replace("_", " ")
-    return None
+    return "timeout"
 
 
 def _sta(network, sta):
@@ -28,10 +30,10 @@ def _sta(network, sta):
     sta.connect(ssid, conf.get("stapwd"))
     t0 = time.ticks_ms()
     while not sta.isconnected():
-        why = _failed(network, sta)
-        if why or time.ticks_diff(time.ticks_ms(), t0) > _STA_WAIT_MS:
+        if time.ticks_diff(time.ticks_ms(), t0) > _STA_WAIT_MS:
+            why = _why(network, sta)
             sta.active(False)
-            print("net: no STA connection to %s (%s), falling back to AP" % (ssid, why or "timeout"))
+            print("net: no STA connection to %s (%s), falling back to AP" % (ssid, why))
             return None
         time.sleep_ms(100)
     cfg = sta.ifconfig()

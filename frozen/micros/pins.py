@@ -1,27 +1,30 @@
-# Logical pin names -> GPIO numbers, per chip family, overridable by the
-# `pinmap` config key ("name:num,name:num"). boards/*/board.json holds the same
-# maps for the host tools; tests check that the two agree.
-import sys
+# Logical pin names -> GPIO numbers: the board's own table (micros_board.PINS,
+# frozen from boards/<board>/micros_board.py at build time; the same map as
+# board.json), overridable by the `pinmap` config key ("name:num,name:num").
 
-# "name:gpio,..." strings rather than tuples: they stay in flash when frozen.
-_ESP8266 = (
-    "builtin:16,pwm_0:15,pwm_1:13,pwm_2:2,pwm_3:0,i2c_sda:4,i2c_scl:5,pwm_4:12,"
-    "simple_0:16,pwm_5:14,simple_1:10,adc_0:0,simple_2:9"
-)
-_ESP32 = (
-    "builtin:2,pwm_0:15,pwm_1:25,pwm_2:26,pwm_3:27,i2c_sda:21,i2c_scl:22,pwm_4:4,"
-    "simple_0:18,pwm_5:19,simple_1:23,adc_0:36,simple_2:5"
-)
+
+def board(name, default):
+    """A fact of the board from micros_board; default where the module is
+    missing (stock firmware with the core in lib/: flashing writes the pins
+    into pinmap)."""
+    try:
+        import micros_board
+
+        return getattr(micros_board, name, default)
+    except ImportError:
+        return default
 
 
 def table():
-    """The built-in map of this chip family as {name: gpio}."""
-    return dict(_find(_ESP8266 if sys.platform == "esp8266" else _ESP32, None))
+    """The board's built-in map as {name: gpio}."""
+    return dict(_find(board("PINS", ""), None))
 
 
 def _find(text, name):
     # yields (name, gpio) pairs of a "name:gpio,..." string; just one if name is given
     for item in text.split(","):
+        if not item:
+            continue
         k, _, v = item.partition(":")
         k = k.strip()
         if name is None or k == name:
@@ -35,7 +38,7 @@ def pin(name):
     from micros import conf
 
     over = conf.get("pinmap")
-    for text in (over if over != "n/a" else "", _ESP8266 if sys.platform == "esp8266" else _ESP32):
+    for text in (over if over != "n/a" else "", board("PINS", "")):
         for _, v in _find(text, name):
             return v
     raise ValueError("unknown pin %s" % name)

@@ -20,6 +20,7 @@ def start():
     try:
         GPIO = pins.pin("builtin")
         led = Pin(GPIO, Pin.OUT)
+        on = pins.board("LED_ON", 1)  # NodeMCU's LED is active low
     except ValueError as e:
         print("pled: %s: no heartbeat" % e)
         return
@@ -28,7 +29,7 @@ def start():
             from micros import core
 
             core.drop("pins")
-    asyncio.create_task(_beat(led, 0 if sys.platform == "esp8266" else 1))  # NodeMCU's LED is active low
+    asyncio.create_task(_beat(led, on))
 
 
 async def _beat(led, on):

@@ -42,6 +42,7 @@ _next = 0  # first local second after _last where a task fires
 _off = 0  # gmttime in seconds
 _ewd = 0  # weekday of the epoch's day 0
 _firing = 0  # UTC second of the cron slot being run, else 0
+_sane = 0  # core.sane(): cron holds while the clock is before it (never set)
 _flag = None
 # What the IRQ handler sets. The unix port's poll() sweeps fd-less objects such
 # as a ThreadSafeFlag every 1 ms, which slows every socket of the shell; and the
@@ -140,9 +141,16 @@ def step(t):
     return True
 
 
+def held():
+    """True while the wall clock was never set: cron fires nothing."""
+    return int(time.time()) < _sane
+
+
 def catch_up():
     """Fire everything due now; the number of seconds that fired."""
     n = 0
+    if held():
+        return 0
     t = now()
     while step(t):
         n += 1
@@ -151,16 +159,20 @@ def catch_up():
 
 async def _cron():
     while True:
-        t = now()
-        while step(t):
-            await asyncio.sleep_ms(0)  # the shell gets in between firings
+        # a clock from 2000 (never set) would fire tasks at wrong times: hold; once
+        # set, the jump restarts cron from the new now (see step)
+        if not held():
+            t = now()
+            while step(t):
+                await asyncio.sleep_ms(0)  # the shell gets in between firings
         await asyncio.sleep_ms(_TICK_MS)
 
 
 def _cron_start():
-    global _last, _next, _off, _ewd
-    from micros import cron
+    global _last, _next, _off, _ewd, _sane
+    from micros import core, cron
 
+    _sane = core.sane()
     _off = conf.get("gmttime") * 3600
     _ewd = time.gmtime(0)[6]
     tasks, errors = cron.parse(conf.get("crontasks"), call.check)
@@ -203,15 +215,17 @@ def _ext_start(text):
 
     name = conf.get("extirqpin")
     trig = conf.get("extirqtrig")
+    edge = {"up": Pin.IRQ_RISING, "down": Pin.IRQ_FALLING}.get(trig, Pin.IRQ_RISING | Pin.IRQ_FALLING)
+    _flag = FLAG()
     try:
         gpio = pins.pin(name)
         p = Pin(gpio, Pin.IN, Pin.PULL_UP) if trig == "down" else Pin(gpio, Pin.IN)
-    except ValueError as e:
+        # not every pin has an interrupt (esp8266/machine_pin.c: GPIO16 raises OSError)
+        p.irq(handler=_irq, trigger=edge)
+    except (ValueError, OSError) as e:
+        _flag = None
         _note("extirq: pin %s: %s: not armed" % (name, e))
         return
-    _flag = FLAG()
-    edge = {"up": Pin.IRQ_RISING, "down": Pin.IRQ_FALLING}.get(trig, Pin.IRQ_RISING | Pin.IRQ_FALLING)
-    p.irq(handler=_irq, trigger=edge)
     _arm(4)
     TEXT[1] = text
     EGPIO = gpio

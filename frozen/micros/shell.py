@@ -6,7 +6,7 @@ from micropython import const
 from micros import VERSION, call, conf
 
 _LINE_MAX = const(1200)  # longest accepted command line, bytes
-_MAX_CLIENTS = const(24)
+MAX_CLIENTS = 3  # the board's micros_board.CLIENTS, set by serve(); 3 fits every chip
 _SWEEP_MS = const(1000)
 
 HOST = "0.0.0.0"  # the virtual board binds 127.0.0.1
@@ -109,8 +109,8 @@ def _answer(cl, raw):
 
 async def _serve(r, w):
     cl = [w, asyncio.current_task(), time.ticks_ms(), False]
-    if len(_clients) >= _MAX_CLIENTS:
-        await _reply(w, "Error: node busy (%d clients), try again later\nBye!\n" % _MAX_CLIENTS)
+    if len(_clients) >= MAX_CLIENTS:
+        await _reply(w, "Error: node busy (%d clients), try again later\nBye!\n" % MAX_CLIENTS)
         w.close()
         await w.wait_closed()
         return
@@ -173,6 +173,11 @@ async def _sweep():
 
 
 async def serve():
+    global MAX_CLIENTS
+    try:  # as many clients as the chip's TCP/IP stack leaves room for (micros_board.py)
+        from micros_board import CLIENTS as MAX_CLIENTS
+    except ImportError:  # stock firmware, core in lib/: keep the limit every chip fits
+        pass
     port = conf.get("socport")
     srv = await asyncio.start_server(_serve, HOST, port, backlog=8)
     gc.collect()

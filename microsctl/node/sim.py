@@ -54,7 +54,7 @@ def write_config(path, cfg):
 
 # The virtual board's own modules (its "C drivers"), as .mpy: compiled from .py
 # on the node they would cost the compiler's RAM, which a board never spends.
-PORT_MODULES = ("machine", "network", "ntptime", "time", "LM_sim", "flashdev")
+PORT_MODULES = ("chip", "machine", "network", "ntptime", "time", "webrepl", "LM_sim", "flashdev")
 
 
 def port_mpy():
@@ -63,10 +63,28 @@ def port_mpy():
     return compile_files([PORTS / "unix" / f"{m}.py" for m in PORT_MODULES], BUILD / "sim-port", "ports/unix/")
 
 
-class SimNode:
-    """One virtual node: its own filesystem folder, kept across reboots."""
+def board_mpy(board):
+    """The board's own frozen module (boards/<B>/micros_board.py) compiled, as the
+    firmware build freezes it; the directory that holds it."""
+    from microsctl.firmware.compile import compile_files
 
-    def __init__(self, name, root=SIM_ROOT, heap="128k", code=None, flash=None, romfs=None):
+    return compile_files([board.dir / "micros_board.py"], BUILD / "sim-board" / board.name, f"boards/{board.name}/")
+
+
+def sim_board(name):
+    """--board: the board the virtual node impersonates (invoke boards lists them)."""
+    from microsctl.firmware import boards
+
+    return boards.get(name or "sim")
+
+
+class SimNode:
+    """One virtual node: its own filesystem folder, kept across reboots.
+    board: the board it impersonates (its chip's rules in ports/unix/chip.py and
+    its micros_board module); default the plain virtual board `sim`."""
+
+    def __init__(self, name, root=SIM_ROOT, heap="128k", code=None, flash=None, romfs=None, board=None):
+        self.board = sim_board(board)
         self.name = name
         self.romfs = Path(romfs) if romfs else None  # core from a ROMFS image (invoke build --board sim)
         self.flash = Path(flash) if flash else None  # boot from a flash image file's filesystem
@@ -192,12 +210,17 @@ class SimNode:
         env = dict(os.environ)
         env["MICROS_SIM_NODE"] = self.name
         env["MICROS_SIM_PORTMPY"] = str(port_mpy())
+        env["MICROS_SIM_BOARD"] = str(board_mpy(self.board))
+        if not self.board.is_virtual:  # the shims behave as this chip's port (ports/unix/chip.py)
+            env["MICROS_SIM_CHIP"] = self.board.chip
+            env["MICROS_SIM_RTC"] = str(self.dir / "rtc")  # the chip's RTC memory, kept across resets
         return env
 
     def run(self, stdout=None):
         """Run in the foreground; a reboot restarts the node. Returns the exit code."""
         argv = self.argv()
         show(argv)
+        (self.dir / "rtc").unlink(missing_ok=True)  # power-on: the RTC memory is blank
         while True:
             self.boots += 1
             self.proc = subprocess.Popen(argv, stdout=stdout, stderr=subprocess.STDOUT, env=self.env())

@@ -13,18 +13,19 @@ def heap():
     return {"free": gc.mem_free(), "alloc": gc.mem_alloc(), "base": machine.HEAP_BASE}
 
 
+# the clock as the host counts it (from 1970), whatever the chip's epoch
 def clock():
-    return time.time()
+    return time.time() + time.EPOCH
 
 
 def set_clock(epoch):
-    time.set_time(int(epoch))
-    return time.time()
+    time.set_time(int(epoch) - time.EPOCH)
+    return clock()
 
 
 def step_clock(seconds):
     time.set_time(time.time() + int(seconds))
-    return time.time()
+    return clock()
 
 
 def edge(pin, level):

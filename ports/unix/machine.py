@@ -2,13 +2,14 @@
 # timer state where a test can read it (LM_sim reports them over the shell).
 import sys
 import time
+import chip
 
 RESET_EXIT = 75  # the host's sim supervisor restarts the node on this code
 PINS = {}  # gpio -> level
 PWMS = {}  # gpio -> (freq, duty_u16)
 IRQS = {}  # gpio -> (handler, trigger)
 FLIPS = {}  # gpio -> level changes written by the node (e.g. the heartbeat LED)
-_freq = [160000000]
+_freq = [chip.BOOT_MHZ * 1000000]
 HEAP_BASE = 0  # set by simboot: heap in use before the core was imported
 
 
@@ -20,15 +21,16 @@ def soft_reset():
     reset()
 
 
-# the speeds the virtual chip runs at (an ESP32); MICROS_SIM_MAXMHZ=160 makes it a C3
+# the speeds the chip runs at: esp8266/modmachine.c (80, 160), esp32/modmachine.c
+# (20..240 MHz, 240 not on the C3); the plain sim: MICROS_SIM_MAXMHZ=160 makes it a C3
 def freq(f=None):
     if f is None:
         return _freq[0]
     import os
 
     top = int(os.getenv("MICROS_SIM_MAXMHZ") or 240)
-    if f not in (80000000, 160000000, 240000000) or f > top * 1000000:
-        raise ValueError("frequency must be 80MHz, 160MHz or 240MHz")
+    if f // 1000000 not in chip.MHZ or f > top * 1000000:
+        raise ValueError("frequency must be %sMHz" % "MHz, ".join(str(m) for m in chip.MHZ if m <= top))
     _freq[0] = f
 
 
@@ -52,8 +54,13 @@ class Pin:
     IRQ_FALLING = 2
 
     def __init__(self, id, mode=-1, pull=-1, value=None):
-        if not isinstance(id, int) or not 0 <= id <= 48:
-            raise ValueError("invalid pin %r" % (id,))
+        # the chip's pin table: esp8266/machine_pin.c pyb_pin_obj[], esp32/machine_pin.h
+        if not isinstance(id, int) or id not in chip.GPIO:
+            raise ValueError("invalid pin")
+        if mode in (Pin.OUT, Pin.OPEN_DRAIN) and id in chip.INPUT_ONLY:
+            raise ValueError("pin can only be input")  # esp32/machine_pin.c GPIO_FIRST_NON_OUTPUT
+        if pull not in (-1, None) and id in chip.NO_PULL:
+            raise ValueError("Pin(%d) doesn't support pull" % id)  # esp8266/machine_pin.c
         self.id = id
         self.mode = mode
         if value is not None:
@@ -76,6 +83,8 @@ class Pin:
         self.value(0)
 
     def irq(self, handler=None, trigger=3):
+        if self.id in chip.NO_IRQ:  # esp8266/machine_pin.c: phys_port >= 16
+            raise OSError("pin does not have IRQ capabilities")
         if handler is None:
             IRQS.pop(self.id, None)
         else:
@@ -95,14 +104,32 @@ def edge(gpio, level):
             h[0](Pin(gpio))
 
 
+_pwm_freq = [500]  # esp8266/esppwm.c pwm_init(): one frequency, 500 Hz at start
+
+
 class PWM:
-    def __init__(self, pin, freq=1000, duty_u16=0):
+    def __init__(self, pin, freq=-1, duty_u16=-1):
         self.id = pin.id
-        PWMS[self.id] = (freq, duty_u16)
+        if self.id not in chip.PWM:  # esp8266/machine_pwm.c: esppwm.c pin_num[]
+            raise ValueError("PWM not supported on pin %d" % self.id)
+        old = PWMS.get(self.id)
+        PWMS[self.id] = old or (_pwm_freq[0] if chip.ONE_PWM_FREQ else 1000, 0)
+        if freq != -1:
+            self.freq(freq)
+        if duty_u16 != -1:
+            self.duty_u16(duty_u16)
 
     def freq(self, f=None):
         if f is None:
             return PWMS[self.id][0]
+        if chip.ONE_PWM_FREQ:
+            # esp8266/esppwm.c pwm_set_freq(): one frequency for every channel,
+            # clamped to 1..PWM_FREQ_MAX (1000 Hz); machine_pwm.c passes channel 0
+            f = min(max(f, 1), 1000)
+            _pwm_freq[0] = f
+            for g in PWMS:
+                PWMS[g] = (f, PWMS[g][1])
+            return
         PWMS[self.id] = (f, PWMS[self.id][1])
 
     def duty_u16(self, d=None):
@@ -110,6 +137,10 @@ class PWM:
             return PWMS[self.id][1]
         if not 0 <= d <= 65535:
             raise ValueError("duty out of range")
+        if chip.ONE_PWM_FREQ:
+            # esp8266/machine_pwm.c: duty * 1024 / 65535, esppwm.c clamps to PWM_DEPTH
+            # (1023); read back as duty * 65535 / 1024
+            d = min(d * 1024 // 65535, 1023) * 65535 // 1024
         PWMS[self.id] = (PWMS[self.id][0], d)
 
     def deinit(self):

@@ -1,16 +1,32 @@
 # Virtual board: WLAN station and access point. MICROS_SIM_WIFI lists the
-# networks in reach as "ssid:password[,ssid:password]"; unset, any SSID but
-# the default placeholder connects.
+# networks in reach as "ssid:password[@ms][,...]" (@ms: the AP comes in reach
+# that long after connect(), as a router that boots slower than the node);
+# unset, any SSID but the default placeholder connects.
 import os
+import time
+import chip
 
 STA_IF = 0
 AP_IF = 1
-STAT_IDLE = 1000
-STAT_CONNECTING = 1001
-STAT_WRONG_PASSWORD = 202
-STAT_NO_AP_FOUND = 201
-STAT_GOT_IP = 1010
+if chip.PLATFORM == "esp8266":  # esp8266/modnetwork_globals.h: the SDK's STATION_* values
+    STAT_IDLE, STAT_CONNECTING, STAT_WRONG_PASSWORD, STAT_NO_AP_FOUND, STAT_GOT_IP = 0, 1, 2, 3, 5
+    STAT_CONNECT_FAIL = 4
+else:  # esp32/modnetwork.h and modnetwork_globals.h (WIFI_REASON_* of the IDF)
+    STAT_IDLE, STAT_CONNECTING, STAT_GOT_IP = 1000, 1001, 1010
+    STAT_NO_AP_FOUND, STAT_WRONG_PASSWORD = 201, 202
+_ATTEMPT_MS = 300  # one association attempt of an impersonated chip
 _ifs = {}
+
+
+def _nets():
+    # {ssid: (password, ms until in reach)}
+    nets = os.getenv("MICROS_SIM_WIFI")
+    out = {}
+    for n in nets.split(",") if nets else ():
+        ssid, _, rest = n.partition(":")
+        key, _, at = rest.rpartition("@") if "@" in rest else (rest, "", "0")
+        out[ssid] = (key, int(at))
+    return out
 
 
 def _mac(kind):
@@ -44,23 +60,44 @@ class WLAN:
         self._active = bool(on)
         if not on:
             self._conn = False
+            self._net = None
 
     def connect(self, ssid, key=None):
         if not self._active:
             raise OSError("STA is not active")
-        nets = os.getenv("MICROS_SIM_WIFI")
-        if nets:
-            known = dict(n.split(":", 1) for n in nets.split(","))
-        else:
-            known = {ssid: key} if ssid != "your_wifi_name" else {}
-        self._conn = known.get(ssid, None) == key
-        self._status = STAT_GOT_IP if self._conn else STAT_WRONG_PASSWORD if ssid in known else STAT_NO_AP_FOUND
+        known = _nets() if os.getenv("MICROS_SIM_WIFI") else {ssid: (key, 0)} if ssid != "your_wifi_name" else {}
+        self._net = (ssid, key, known.get(ssid), time.ticks_ms())
         self._cfg["essid"] = ssid
+        if not chip.NAME:  # the plain sim: the answer is there at once
+            self._conn = ssid in known and known[ssid][0] == key
+            self._status = STAT_GOT_IP if self._conn else STAT_WRONG_PASSWORD if ssid in known else STAT_NO_AP_FOUND
+
+    def _poll(self):
+        # An impersonated chip keeps retrying after a failed attempt and reports the
+        # last failure meanwhile (esp32/network_wlan.c: the STA_DISCONNECTED handler
+        # calls esp_wifi_connect() again; status() returns WIFI_REASON_NO_AP_FOUND
+        # or AUTH_FAIL until connected); the ESP8266 SDK reconnects the same way.
+        if not chip.NAME or self._kind != STA_IF or not getattr(self, "_net", None) or self._conn:
+            return
+        ssid, key, net, t0 = self._net
+        el = time.ticks_diff(time.ticks_ms(), t0)
+        if el < _ATTEMPT_MS:
+            self._status = STAT_CONNECTING
+        elif net is None or el < net[1]:
+            self._status = STAT_NO_AP_FOUND
+        elif net[0] != key:
+            self._status = STAT_WRONG_PASSWORD
+        else:
+            self._conn = True
+            self._status = STAT_GOT_IP
 
     def disconnect(self):
         self._conn = False
+        self._net = None
+        self._status = STAT_IDLE
 
     def isconnected(self):
+        self._poll()
         return self._conn if self._kind == STA_IF else self._active
 
     def ifconfig(self, cfg=None):
@@ -76,4 +113,5 @@ class WLAN:
     def status(self, what=None):
         if what == "rssi":
             return -55 if self._conn else 0
+        self._poll()
         return getattr(self, "_status", STAT_IDLE)

@@ -35,7 +35,9 @@ def _boot(argv):
     os.chdir(fs)
     # the board's own modules first: compiled (MICROS_SIM_PORTMPY), else from source
     # then, as on a board, the filesystem's lib/ (where stock-firmware images keep the core)
-    sys.path[:] = [p for p in ("", os.getenv("MICROS_SIM_PORTMPY"), here, ".frozen", "lib", code) if p is not None]
+    # MICROS_SIM_BOARD: the board's own frozen module (micros_board, boards/<B>/)
+    sys.path[:] = [p for p in ("", os.getenv("MICROS_SIM_PORTMPY"), here, ".frozen", "lib", code,
+                                os.getenv("MICROS_SIM_BOARD")) if p is not None]
     import machine
 
     gc.collect()
@@ -43,7 +45,28 @@ def _boot(argv):
     from micros import shell
 
     shell.HOST = "127.0.0.1"  # the virtual board serves loopback only
-    __import__("main")
+    _main()
+
+
+def _main():
+    import chip
+
+    try:
+        __import__("main")
+    except SystemExit as e:
+        if e.value == 75 or not chip.NAME:  # machine.reset(), or the plain sim
+            raise
+        if chip.EXIT_RESETS:  # esp32/main.c: SystemExit from main.py -> soft_reset_exit
+            print("MPY: soft reboot")
+            import machine
+
+            machine.reset()
+        # esp8266/main.c ignores what main.py returns: the REPL runs
+    if chip.NAME:  # main.py has returned: the board's REPL idles; WebREPL answers if started
+        w = sys.modules.get("webrepl")
+        if w and w.listen_s:
+            w.serve()
+        print("[sim] main.py returned: only the UART REPL is left")
 
 
 try:

@@ -17,34 +17,79 @@ ticks_diff = _t.ticks_diff
 sleep = _t.sleep
 sleep_ms = _t.sleep_ms
 sleep_us = _t.sleep_us
-mktime = _t.mktime
 time_ns = _t.time_ns
 
-OFFSET = 0  # seconds added to the host clock (UTC)
-# MICROS_SIM_CLOCK=<epoch>: the wall clock is held there from boot and moves
+import chip
+
+# The ESP ports count from 2000-01-01 (py/mpconfig.h MICROPY_EPOCH_IS_2000); the
+# unix port from 1970. EPOCH: seconds from 1970 to this chip's epoch.
+EPOCH = chip.EPOCH
+OFFSET = 0  # the plain sim: seconds added to the host clock (UTC)
+# MICROS_SIM_CLOCK=<unix epoch>: the wall clock is held there from boot and moves
 # only when set or stepped, so tests get exact cron seconds.
 HELD = __import__("os").getenv("MICROS_SIM_CLOCK")
-HELD = int(HELD) if HELD else None
+HELD = int(HELD) - EPOCH if HELD else None
+# An impersonated chip: device ms = _rtc[0] + base, where base is the host's
+# clock where the RTC keeps time across machine.reset() (ESP32: the IDF's RTC
+# timer runs on), else the ms since this boot (esp8266/machine_rtc.c: the RTC
+# tick restarts at 0 after a reset while the delta in RTC memory stays). The
+# delta lives in MICROS_SIM_RTC, the chip's RTC memory: the sim removes it at
+# power-on, so the clock starts at the epoch (2000-01-01 00:00:00).
+_RTC = __import__("os").getenv("MICROS_SIM_RTC") if chip.NAME else None
+_boot = _t.ticks_ms()
+_rtc = [None]
+
+
+def _base():
+    if chip.RTC_KEEPS:
+        return _t.time_ns() // 1000000
+    return _t.ticks_diff(_t.ticks_ms(), _boot)
+
+
+def _delta():
+    if _rtc[0] is None:
+        try:
+            with open(_RTC) as f:
+                _rtc[0] = int(f.read())
+        except (OSError, TypeError, ValueError):  # power-on: the RTC starts at the epoch
+            _set_delta(-_base())
+    return _rtc[0]
+
+
+def _set_delta(d):
+    _rtc[0] = d
+    if _RTC:
+        with open(_RTC, "w") as f:
+            f.write(str(d))
 
 
 def time():
     if HELD is not None:
         return HELD
+    if chip.NAME:
+        return (_delta() + _base()) // 1000
     return _t.time() + OFFSET
 
 
 def localtime(s=None):
     # a board's RTC has no time zone: local time is UTC plus micrOS's gmttime
-    return _t.gmtime(time() if s is None else s)
+    return _t.gmtime((time() if s is None else s) + EPOCH)
 
 
 gmtime = localtime
 
 
+def mktime(t):
+    return _t.mktime(t) - EPOCH
+
+
 def set_time(epoch):
-    """Step the wall clock to epoch seconds (what NTP or RTC.datetime do)."""
+    """Step the wall clock to epoch seconds, counted from the chip's epoch
+    (what NTP or RTC.datetime do)."""
     global OFFSET, HELD
     if HELD is not None:
         HELD = int(epoch)
-        return
-    OFFSET = epoch - _t.time()
+    elif chip.NAME:
+        _set_delta(int(epoch) * 1000 - _base())
+    else:
+        OFFSET = epoch - _t.time()
