@@ -207,7 +207,7 @@ def test_cron_on_micropython_against_the_oracle():
 # The board's IRQ hand-over (ThreadSafeFlag; the virtual board uses an Event), on MicroPython.
 TSF_SCRIPT = r"""
 import sys, os
-sys.path[:0] = [%r, %r]
+sys.path[:0] = [%r, %r, %r]
 os.chdir(%r)
 import asyncio, machine
 from micros import conf, sched
@@ -238,7 +238,9 @@ def test_threadsafeflag_handover_on_micropython(tmp_path):
     from microsctl import PORTS
 
     (tmp_path / "LM_rec.py").write_text("def hit():\n    open('rec.log', 'a').write('x')\n")
-    src = TSF_SCRIPT % (str(PORTS / "unix"), str(FROZEN), str(tmp_path))
+    from microsctl import BOARDS
+
+    src = TSF_SCRIPT % (str(PORTS / "unix"), str(FROZEN), str(BOARDS / "sim"), str(tmp_path))
     res = subprocess.run([micropython(), "-c", src], capture_output=True, text=True, timeout=30)
     assert res.returncode == 0, res.stderr + res.stdout
     assert res.stdout.split() == ["1", "2", "0", "6", "2"]  # 6 rising edges, 2 callbacks

@@ -133,19 +133,33 @@ def read_config(fs, image):
         raise MicrosError(f"{CONFIG} on the node is not valid JSON") from err
 
 
-def builtin_pins(chip):
-    """The device's built-in pin table for a chip family (frozen/micros/pins.py) as {name: gpio}."""
-    pins = schema.device_module("pins")
-    table = pins._ESP8266 if chip == "esp8266" else pins._ESP32
-    if isinstance(table, str):  # "name:gpio,..."
-        return {k.strip(): int(v) for k, _, v in (i.partition(":") for i in table.split(",") if i.strip())}
-    return dict(table)
+def builtin_pins(board):
+    """The pins a node of this board knows without pinmap: micros_board.PINS of
+    boards/<board>/micros_board.py, frozen with the core (or written to lib/ with it)."""
+    import ast
+
+    tree = ast.parse((board.dir / "micros_board.py").read_text())
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and getattr(node.targets[0], "id", "") == "PINS":
+            text = ast.literal_eval(node.value)
+            return {k.strip(): int(v) for k, _, v in (i.partition(":") for i in text.split(",") if i.strip())}
+    return {}
+
+
+def board_module(board):
+    """micros_board.py of the board compiled to .mpy (bytecode only: any arch)."""
+    from microsctl import BUILD
+    from microsctl.firmware.compile import compile_files
+
+    out = compile_files([board.dir / "micros_board.py"], BUILD / "prebuilt-board" / board.name,
+                        f"boards/{board.name}/")
+    return (out / "micros_board.mpy").read_bytes()
 
 
 def board_pinmap(board, cfg_pinmap="n/a"):
     """The pinmap setting for a board: its pins where they differ from the device's built-in
     table for the chip family, after the user's own entries (the node takes the first match)."""
-    builtin = builtin_pins(board.chip)
+    builtin = builtin_pins(board)
     user = [] if cfg_pinmap == "n/a" else [x for x in cfg_pinmap.split(",") if x.strip()]
     named = {x.partition(":")[0].strip() for x in user}
     extra = [f"{k}:{v}" for k, v in board.pins.items() if builtin.get(k) != v and k not in named]
@@ -167,6 +181,8 @@ def node_files(board, cfg, modules=(), core=None):
             files[src.name] = src.read_bytes()
     for rel, data in (core or {}).items():
         files[f"lib/{rel}"] = data
+    if core:  # stock firmware: the board's own module goes with the core, as a build freezes it
+        files["lib/micros_board.mpy"] = board_module(board)
     return files
 
 

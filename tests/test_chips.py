@@ -1,0 +1,171 @@
+"""The virtual board impersonates a chip (ports/unix/chip.py, MICROS_SIM_CHIP): each rule
+is run in the real MicroPython unix port against what MicroPython v1.28.0 does on that
+chip. RULES is the table: rule, upstream file it models, and per chip what must happen.
+One test per rule per chip."""
+import os
+import subprocess
+import time
+
+import pytest
+
+from microsctl import PORTS
+from microsctl.run import micropython
+
+CHIPS = ("esp8266", "esp32", "esp32c3", "esp32s3")
+UPSTREAM = os.environ.get("MICROS_MPY_MIRROR", "/work/.mirror/micropython+micropython/repo")
+
+
+def mp(chip, code, env=None, cwd=None):
+    """Run code in the unix port with the shims of ports/unix impersonating chip; its stdout."""
+    e = dict(os.environ, MICROS_SIM_CHIP=chip, **(env or {}))
+    e.pop("MICROS_SIM_CLOCK", None)
+    pre = "import sys\nsys.path[:0] = [%r]\n" % str(PORTS / "unix")
+    p = subprocess.run([micropython(), "-c", pre + code], capture_output=True, text=True, env=e, cwd=cwd,
+                       timeout=30)
+    assert p.returncode == 0, p.stderr or p.stdout
+    return p.stdout.strip()
+
+
+def raises(expr):
+    # MicroPython code printing the exception type and text of expr, or "ok"
+    return "try:\n    %s\n    print('ok')\nexcept Exception as e:\n    print(type(e).__name__, e)\n" % expr
+
+
+# rule -> (upstream file(s), {chip: (code, expected stdout)})
+def _gpio(chip):
+    bad = {"esp8266": (6, 7, 8, 11, 17), "esp32": (24, 28, 31, 40), "esp32c3": (14, 17, 18, 19, 22),
+           "esp32s3": (19, 20, 22, 25, 32, 49)}[chip]
+    good = {"esp8266": (0, 9, 10, 16), "esp32": (0, 23, 25, 39), "esp32c3": (0, 13, 20, 21),
+            "esp32s3": (18, 21, 26, 33, 48)}[chip]
+    code = "import machine\nfor g in %r:\n%s" % (bad, "    " + raises("machine.Pin(g)").rstrip().replace("\n", "\n    ") + "\n")
+    code += "for g in %r:\n    machine.Pin(g)\nprint('good ok')\n" % (good,)
+    return code, "\n".join(["ValueError invalid pin"] * len(bad) + ["good ok"])
+
+
+def _p16(chip):
+    # ESP8266 GPIO16 (no IRQ, no pull, no PWM); on the others a pin every target has
+    return 16 if chip == "esp8266" else 4
+
+
+RULES = {
+    "gpio-table": ("esp8266/machine_pin.c pyb_pin_obj[]; esp32/machine_pin.h per target", _gpio),
+    "input-only": ("esp32/machine_pin.c GPIO_FIRST_NON_OUTPUT", lambda c: (
+        "import machine\n" + raises("machine.Pin(%d, machine.Pin.OUT)" % (34 if c in ("esp32", "esp32s3") else 5)),
+        "ValueError pin can only be input" if c == "esp32" else "ok")),
+    "irq": ("esp8266/machine_pin.c pin_irq: phys_port >= 16 has no IRQ", lambda c: (
+        "import machine\n" + raises("machine.Pin(%d).irq(handler=lambda p: 0)" % _p16(c)),
+        "OSError pin does not have IRQ capabilities" if c == "esp8266" else "ok")),
+    "pull": ("esp8266/machine_pin.c pyb_pin_obj_init_helper: Pin(16) has no pull", lambda c: (
+        "import machine\n" + raises("machine.Pin(%d, machine.Pin.IN, machine.Pin.PULL_UP)" % _p16(c)),
+        "ValueError Pin(16) doesn't support pull" if c == "esp8266" else "ok")),
+    "pwm-pins": ("esp8266/machine_pwm.c, esppwm.c pin_num[]", lambda c: (
+        "import machine\n" + raises("machine.PWM(machine.Pin(%d), freq=1000)" % _p16(c)),
+        "ValueError PWM not supported on pin 16" if c == "esp8266" else "ok")),
+    "pwm-one-frequency": ("esp8266/esppwm.c pwm_set_freq(): one frequency, 1..1000 Hz", lambda c: (
+        "import machine\na = machine.PWM(machine.Pin(4), freq=1000)\nb = machine.PWM(machine.Pin(5), freq=50)\n"
+        "print(a.freq(), b.freq())\nb.freq(5000)\nprint(a.freq(), b.freq())\n",
+        "50 50\n1000 1000" if c == "esp8266" else "1000 50\n1000 5000")),
+    "pwm-duty": ("esp8266/machine_pwm.c duty_u16 -> 1024 steps, esppwm.c PWM_DEPTH 1023", lambda c: (
+        "import machine\np = machine.PWM(machine.Pin(4), freq=1000)\np.duty_u16(30000)\nprint(p.duty_u16())\n"
+        "p.duty_u16(65535)\nprint(p.duty_u16())\n",
+        "29951\n65471" if c == "esp8266" else "30000\n65535")),
+    "cpu-freq": ("esp8266/modmachine.c, esp32/modmachine.c mp_machine_set_freq", lambda c: (
+        "import machine\nprint(machine.freq())\n" + raises("machine.freq(240000000)") + raises("machine.freq(80000000)"),
+        {"esp8266": "80000000\nValueError frequency must be 80MHz, 160MHz\nok",
+         "esp32c3": "160000000\nValueError frequency must be 20MHz, 40MHz, 80MHz, 160MHz\nok"}.get(c, "160000000\nok\nok"))),
+    "epoch-2000": ("py/mpconfig.h MICROPY_EPOCH_IS_2000; the RTC starts at 0 after power-on", lambda c: (
+        "import time\nprint(time.time() < 60, time.gmtime(0)[:3], time.localtime()[0])\n",
+        "True (2000, 1, 1) 2000")),
+    "wlan-constants": ("esp8266/modnetwork_globals.h; esp32/modnetwork.h, modnetwork_globals.h", lambda c: (
+        "import network as n\nprint(n.STAT_IDLE, n.STAT_CONNECTING, n.STAT_NO_AP_FOUND, n.STAT_WRONG_PASSWORD, n.STAT_GOT_IP)\n",
+        "0 1 3 2 5" if c == "esp8266" else "1000 1001 201 202 1010")),
+    "wlan-retries": ("esp32/network_wlan.c: STA_DISCONNECTED reconnects, status() keeps the reason", lambda c: (
+        "import network, time\ns = network.WLAN(network.STA_IF)\ns.active(True)\ns.connect('home', 'pw')\n"
+        "a = s.status()\ntime.sleep_ms(500)\nb = s.status(), s.isconnected()\ntime.sleep_ms(1000)\n"
+        "print(a == network.STAT_CONNECTING, b[0] == network.STAT_NO_AP_FOUND, b[1], s.isconnected(),"
+        " s.status() == network.STAT_GOT_IP)\n",
+        "True True False True True")),
+    "webrepl-password": ("extmod/modwebrepl.c webrepl_set_password; micropython-lib webrepl.py start()", lambda c: (
+        "import webrepl\n" + raises("webrepl.start()") + raises("webrepl.start(password='0123456789')")
+        + raises("webrepl.start(password='abcd')") + "webrepl.stop()\n",
+        "WebREPL is not configured, run 'import webrepl_setup'\nTypeError can't convert NoneType to str\nValueError \n"
+        "WebREPL server started on http://127.0.0.1:%d/\nStarted webrepl in manual override mode\nok")),
+}
+
+
+@pytest.mark.parametrize("chip", CHIPS)
+@pytest.mark.parametrize("rule", sorted(RULES))
+def test_rule(rule, chip, tmp_path):
+    upstream, make = RULES[rule]
+    code, want = make(chip)
+    env = {"MICROS_SIM_WIFI": "home:pw@1200"}
+    if rule == "webrepl-password":
+        from microsctl.node.sim import free_port
+
+        port = free_port()
+        env["MICROS_SIM_WEBREPL"] = str(port)
+        want = want % port
+    assert mp(chip, code, env, cwd=tmp_path) == want, f"{rule} on {chip} ({upstream})"
+
+
+@pytest.mark.parametrize("chip", CHIPS)
+def test_rule_rtc_across_reset(chip, tmp_path):
+    """esp8266/machine_rtc.c: after a reset the RTC tick restarts at 0 while the delta in RTC
+    memory stays, so the clock falls back by the uptime it had when it was set; the ESP32's
+    keeps running (the IDF's RTC timer is not reset by esp_restart)."""
+    env = {"MICROS_SIM_RTC": str(tmp_path / "rtc")}
+    t = 800000000  # 2025-05-08 in the 2000 epoch
+    mp(chip, "import time\ntime.sleep_ms(1500)\ntime.set_time(%d)\nprint(time.time())\n" % t, env)
+    after = int(mp(chip, "import time\nprint(time.time())\n", env))  # the next boot: machine.reset()
+    if chip == "esp8266":
+        assert t - 3 <= after <= t - 1
+    else:
+        assert t <= after <= t + 2
+
+
+def _upstream(path):
+    p = subprocess.run(["git", "-C", UPSTREAM, "show", f"v1.28.0:{path}"], capture_output=True, text=True)
+    if p.returncode:
+        pytest.skip(f"no MicroPython v1.28.0 sources at {UPSTREAM}")
+    return p.stdout
+
+
+def test_tcp_limits_and_pin_tables_agree_with_the_upstream_sources():
+    """Where the MicroPython mirror is on this machine: chip.py's numbers from the sources."""
+    sdk = _upstream("ports/esp32/boards/sdkconfig.base")
+    assert "CONFIG_LWIP_MAX_ACTIVE_TCP=12" in sdk.splitlines()
+    hdr = _upstream("ports/esp32/machine_pin.h")
+    c3 = hdr[hdr.index("#elif CONFIG_IDF_TARGET_ESP32C3"):hdr.index("#elif CONFIG_IDF_TARGET_ESP32C5")]
+    assert "#if !MICROPY_HW_ESP_USB_SERIAL_JTAG\n#define MICROPY_HW_ENABLE_GPIO18" in c3
+    pin8266 = _upstream("ports/esp8266/machine_pin.c")
+    assert "pin does not have IRQ capabilities" in pin8266 and "Pin(16) doesn't support pull" in pin8266
+    pwm = _upstream("ports/esp8266/esppwm.c")
+    assert "#define PWM_FREQ_MAX 1000" in pwm and "pin_num[PWM_CHANNEL] = {0, 2, 4, 5, 12, 13, 14, 15}" in pwm
+    out = mp("esp32", "import chip\nprint(chip.TCP)\n")
+    assert out == "12"
+
+
+def test_board_modules_fit_the_chips_connection_limits():
+    """The shell's client limit (boards/<B>/micros_board.py CLIENTS) leaves the busy reply and
+    one more connection within the chip's lwIP limit (chip.py TCP; ESP32: LWIP_MAX_SOCKETS 10)."""
+    from microsctl.firmware import boards
+    from microsctl.flashing import fsimage  # noqa: F401 - board modules are read as text
+
+    for name, limit in (("esp8266", 5), ("esp32", 10), ("esp32c3", 10), ("esp32s3", 10)):
+        b = boards.get(name)
+        text = (b.dir / "micros_board.py").read_text()
+        clients = int(text.split("CLIENTS = const(")[1].split(")")[0])
+        listening = 0 if name == "esp8266" else 2  # lwIP raw PCBs: listeners have their own pool
+        assert clients + 2 + listening <= limit, name
+        assert int(mp(name, "import chip\nprint(chip.TCP)\n")) >= clients + 2
+
+
+def test_plain_sim_keeps_its_host_behaviour(tmp_path):
+    """Without a chip the virtual board stays what it was: any GPIO 0..48, the host's clock."""
+    e = dict(os.environ)
+    e.pop("MICROS_SIM_CHIP", None)
+    e.pop("MICROS_SIM_CLOCK", None)
+    code = ("import sys\nsys.path[:0] = [%r]\nimport machine, time\nmachine.Pin(48).irq(handler=lambda p: 0)\n"
+            "print(abs(time.time() - %d) < 5)\n" % (str(PORTS / "unix"), int(time.time())))
+    p = subprocess.run([micropython(), "-c", code], capture_output=True, text=True, env=e, timeout=30)
+    assert p.stdout.strip() == "True", p.stderr
