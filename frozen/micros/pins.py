@@ -7,12 +7,15 @@ def board(name, default):
     """A fact of the board from micros_board; default where the module is
     missing (stock firmware with the core in lib/: flashing writes the pins
     into pinmap)."""
+    import sys
+
     try:
         import micros_board
-
-        return getattr(micros_board, name, default)
     except ImportError:
         return default
+    # dropped again at once: its frozen strings stay in flash, its module costs RAM
+    del sys.modules["micros_board"]
+    return getattr(micros_board, name, default)
 
 
 def table():

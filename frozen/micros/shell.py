@@ -174,9 +174,16 @@ async def _sweep():
 
 async def serve():
     global MAX_CLIENTS
-    try:  # as many clients as the chip's TCP/IP stack leaves room for (micros_board.py)
-        from micros_board import CLIENTS as MAX_CLIENTS
-    except ImportError:  # stock firmware, core in lib/: keep the limit every chip fits
+    import sys
+
+    # as many clients as the chip's TCP/IP stack leaves room for (micros_board.py,
+    # dropped again: its module costs RAM); stock firmware without it keeps 3
+    try:
+        import micros_board
+
+        MAX_CLIENTS = micros_board.CLIENTS
+        del sys.modules["micros_board"]
+    except ImportError:
         pass
     port = conf.get("socport")
     srv = await asyncio.start_server(_serve, HOST, port, backlog=8)
