@@ -31,7 +31,7 @@ def status():
     if a & 2:
         out["cron"] = "%d tasks, next %s | runs %d, fails %d, clock jumps %d" % (
             len(s._tasks), _when(s._next), n[6], n[7], n[8])
-        if s.held():
+        if time.time() < s._sane:
             out["cron"] = "held: the clock is not set (NTP runs in STA mode only) | " + out["cron"]
     if a & 4:
         out["extirq"] = "%s (gpio %d) %s, debounce %d ms: %s | edges %d, runs %d, fails %d" % (

@@ -48,7 +48,7 @@ def time():
 
     t = core.localtime()
     out = "%d-%02d-%02d %02d:%02d:%02d" % t[:6]
-    if _time.time() < core.sane():
+    if t[0] < 2025:  # never set (the ESP ports start at 2000; sched holds cron the same way)
         out += " (clock not set: cron is held until NTP or the RTC sets it)"
     return out
 

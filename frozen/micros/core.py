@@ -13,13 +13,6 @@ def localtime(t=None):
     return time.localtime((time.time() if t is None else t) + conf.get("gmttime") * 3600)
 
 
-def sane():
-    """The first second of 2025 on this chip's clock. An earlier time was never
-    set: the ESP ports count from 2000-01-01 at power-on (the ESP8266 restarts
-    its RTC tick at every reset) and NTP runs only in STA mode."""
-    return time.mktime((2025, 1, 1, 0, 0, 0, 0, 0))
-
-
 def reboot():
     machine.reset()
 

@@ -42,7 +42,10 @@ _next = 0  # first local second after _last where a task fires
 _off = 0  # gmttime in seconds
 _ewd = 0  # weekday of the epoch's day 0
 _firing = 0  # UTC second of the cron slot being run, else 0
-_sane = 0  # core.sane(): cron holds while the clock is before it (never set)
+# The first second of 2025 on the chip's clock: an earlier time was never set
+# (the ESP ports count from 2000-01-01 at power-on, the ESP8266 restarts its RTC
+# tick at every reset, NTP runs in STA mode only); cron holds until then.
+_sane = 0
 _flag = None
 # What the IRQ handler sets. The unix port's poll() sweeps fd-less objects such
 # as a ThreadSafeFlag every 1 ms, which slows every socket of the shell; and the
@@ -141,15 +144,10 @@ def step(t):
     return True
 
 
-def held():
-    """True while the wall clock was never set: cron fires nothing."""
-    return int(time.time()) < _sane
-
-
 def catch_up():
     """Fire everything due now; the number of seconds that fired."""
     n = 0
-    if held():
+    if time.time() < _sane:  # held: the clock was never set
         return 0
     t = now()
     while step(t):
@@ -161,7 +159,7 @@ async def _cron():
     while True:
         # a clock from 2000 (never set) would fire tasks at wrong times: hold; once
         # set, the jump restarts cron from the new now (see step)
-        if not held():
+        if time.time() >= _sane:
             t = now()
             while step(t):
                 await asyncio.sleep_ms(0)  # the shell gets in between firings
@@ -170,9 +168,9 @@ async def _cron():
 
 def _cron_start():
     global _last, _next, _off, _ewd, _sane
-    from micros import core, cron
+    from micros import cron
 
-    _sane = core.sane()
+    _sane = time.mktime((2025, 1, 1, 0, 0, 0, 0, 0))
     _off = conf.get("gmttime") * 3600
     _ewd = time.gmtime(0)[6]
     tasks, errors = cron.parse(conf.get("crontasks"), call.check)
