@@ -26,7 +26,9 @@ def test_image_is_a_romfs_with_the_core(romfs):
     assert info["board"] == "sim" and info["romfs"] == {"mount": "/rom"}
     assert info["artefacts"][romfs.name]["size"] == len(data)
     assert info["artefacts"][romfs.name]["sha256"] == build.sha256(romfs)
-    assert sorted(r["module"] for r in info["frozen"]) == sorted(f"micros/{p.name}" for p in core_sources())
+    # the core and the board's own module (boards/sim/micros_board.py)
+    assert sorted(r["module"] for r in info["frozen"]) == sorted(
+        [f"micros/{p.name}" for p in core_sources()] + ["micros_board.py"])
     assert not (romfs.parent / ".romfs-stage").exists()
 
 
