@@ -14,7 +14,7 @@ except ImportError as e:
         import webrepl
 
         webrepl.start(password=json.load(open("node_config.json"))["appwd"])
-    except Exception as e:  # ImportError, OSError, TypeError, ValueError (appwd not 4..9)
+    except (ImportError, OSError, KeyError, TypeError, ValueError) as e:  # ValueError: appwd not 4..9
         print("no WebREPL rescue:", repr(e))
 else:
     start()

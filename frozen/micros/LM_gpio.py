@@ -1,7 +1,10 @@
 # Load Module: RGB LED and servo over PWM, on logical pins.
 from machine import PWM, Pin
+from micropython import const
 from micros import pins
 
+_PWM = const(0)
+_HZ = const(1)
 _pwm = {}  # name -> [PWM, frequency]
 
 
@@ -12,20 +15,20 @@ def _out(name, freq):
             # ESP8266: one frequency for every PWM pin (esp8266/esppwm.c); a second
             # frequency would silently retune the outputs already running
             for k in _pwm:
-                if _pwm[k][1] != freq:
+                if _pwm[k][_HZ] != freq:
                     raise ValueError("this board has one PWM frequency for all pins: %s runs at %d Hz, "
                                      "this needs %d Hz; turn it off first (RGB_deinit/Servo_deinit)"
-                                     % (k, _pwm[k][1], freq))
+                                     % (k, _pwm[k][_HZ], freq))
         p = [PWM(Pin(pins.pin(name)), freq=freq, duty_u16=0), freq]
         _pwm[name] = p
-    return p[0]
+    return p[_PWM]
 
 
 def _off(*names):
     for name in names:
         p = _pwm.pop(name, None)
         if p:
-            p[0].deinit()
+            p[_PWM].deinit()
 
 
 def _level(v):

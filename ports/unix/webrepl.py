@@ -42,7 +42,7 @@ def start(port=8266, password=None, accept_handler=None):
             import webrepl_cfg
 
             pw = webrepl_cfg.PASS
-        except:  # noqa: E722 - as webrepl.py
+        except Exception:  # webrepl.py has a bare except here
             print("WebREPL is not configured, run 'import webrepl_setup'")
     PASS = _password(pw)
     port = int(os.getenv("MICROS_SIM_WEBREPL") or port)
