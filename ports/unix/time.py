@@ -72,8 +72,10 @@ def time():
 
 
 def localtime(s=None):
-    # a board's RTC has no time zone: local time is UTC plus micrOS's gmttime
-    return _t.gmtime((time() if s is None else s) + EPOCH)
+    # a board's RTC has no time zone: local time is UTC plus micrOS's gmttime;
+    # the ESP ports give 8 fields (shared/timeutils, no isdst)
+    t = _t.gmtime((time() if s is None else s) + EPOCH)
+    return t[:8] if chip.NAME else t
 
 
 gmtime = localtime
