@@ -259,6 +259,8 @@ def test_flash_prebuilt_writes_the_release_image_and_no_second_core(github, tmp_
     github.publish(VERSION, make_release(tmp_path, [(b, img)]))
     with EspRom(b.chip, b.flash_bytes) as rom:
         flash.flash(name, rom.url, "default", prebuilt=True)
+        if b.chip == "esp8266":  # the image header gets the chip's flash size, 4MB (test_flash_geometry.py)
+            img = img[:3] + bytes([0x40 | img[3] & 0x0F]) + img[4:]
         assert bytes(rom.flash.data[b.firmware.offset : b.firmware.offset + len(img)]) == img
         dump = tmp_path / "flash.bin"
         dump.write_bytes(bytes(rom.flash.data))

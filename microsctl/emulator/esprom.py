@@ -1,16 +1,17 @@
 """An emulated ESP ROM loader (and flasher stub) on loopback, for the real esptool.
 
-    with EspRom("esp32") as rom:
+    with EspRom("esp32", flash_size=8 * 1024 * 1024) as rom:
         esptool.main(["--chip", "esp32", "--port", rom.url, "write-flash", ...])
         rom.flash.data[0x1000:...]
+        rom.boot().outcome == "mounted"   # the port's boot of that flash (emulator/boot.py)
 
 Written for the tests and `invoke bench`, where esp32-mock-bootloader falls short:
 its ESP8266 ROM replies carry 4 status bytes (the ESP8266 ROM sends 2), flash writes
 overwrite instead of erase-then-AND as NOR flash does, block `seq` numbers are not
 checked, and there is one fixed 4 MB flash per process. Here each instance has its
-own flash of the board's size, NOR semantics (erase sets 0xFF, a write can only
-clear bits), seq and checksum checks, the stub's streaming read-flash, byte
-counters, and faults to inject: a stuck bit (a bad cell, so MD5 verification must
+own flash of any size (its JEDEC flash ID says so, and esptool's detection finds it),
+NOR semantics (erase sets 0xFF, a write can only clear bits), seq and checksum checks,
+the stub's streaming read-flash, byte counters, and faults to inject: a stuck bit (a bad cell, so MD5 verification must
 fail), a baud rate above which data packets arrive damaged, and a link that drops
 after so many bytes of read-flash data (a read that stops early).
 
@@ -110,6 +111,13 @@ class EspRom:
 
     def __exit__(self, *exc):
         self.stop()
+
+    def boot(self):
+        """What the board's firmware makes of this flash at boot (boot.py): flash size from the
+        ESP8266 image header or this chip's size, the port's block device, littlefs mounted or not."""
+        from microsctl.emulator.boot import boot
+
+        return boot(self.chip, self.flash.data)
 
     def reset(self):
         """The board's reset into download mode (what esptool's default-reset does over a

@@ -42,6 +42,13 @@ class Firmware:
     offset: int
 
 
+# How the firmware places its filesystem for the flash it finds at boot (flashing/geometry.py):
+# "fixed" as board.json says; "flash-end" from `offset` to the physical end of flash (ESP32
+# family, ports/esp32/main.c); "esp8266-sdk" from `offset` to the header's flash size minus
+# `reserved_top` (ports/esp8266/modules/flashbdev.py). `size` is the size at the board's flash_size.
+EXTENTS = ("fixed", "flash-end", "esp8266-sdk")
+
+
 @dataclass(frozen=True)
 class Filesystem:
     type: str
@@ -51,6 +58,8 @@ class Filesystem:
     read_size: int
     prog_size: int
     lookahead_size: int
+    extent: str = "fixed"
+    reserved_top: int = 0
 
     @property
     def block_count(self):
@@ -167,8 +176,13 @@ def _fields(d, where):
             if fs is None:
                 out["filesystem"] = None
             else:
+                extent = str(fs.get("extent", "fixed"))
+                if extent not in EXTENTS:
+                    raise ValueError(f"filesystem.extent must be one of {', '.join(EXTENTS)}, not {extent!r}")
                 out["filesystem"] = Filesystem(
                     type=fs["type"],
+                    extent=extent,
+                    reserved_top=_int(fs.get("reserved_top", 0), "filesystem.reserved_top"),
                     **{k: _int(fs[k], f"filesystem.{k}") for k in
                        ("offset", "size", "block_size", "read_size", "prog_size", "lookahead_size")},
                 )

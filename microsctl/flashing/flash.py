@@ -25,6 +25,7 @@ from microsctl import BUILD, MicrosError
 from microsctl.firmware import boards
 from microsctl.flashing import checks
 from microsctl.flashing import fsimage
+from microsctl.flashing import geometry
 from microsctl.flashing import imagemeta
 from microsctl.flashing import profiles
 from microsctl.flashing import readback
@@ -37,10 +38,14 @@ SIM_FLASH = BUILD / "sim" / "flash.img"
 
 # -- pure argv builders ----------------------------------------------------
 
-def write_argv(board, port, parts, baud=FAST_BAUD, erase=False, before="default-reset", after="hard-reset"):
-    """esptool argv writing [(offset, path), ...] in one connection."""
+def write_argv(board, port, parts, baud=FAST_BAUD, erase=False, before="default-reset", after="hard-reset",
+               flash_size=None):
+    """esptool argv writing [(offset, path), ...] in one connection; `flash_size` goes into the
+    image header at the bootloader offset (esptool v5 keeps the header when it is not given)."""
     argv = ["--chip", board.chip, "--port", str(port), "--baud", str(baud),
             "--before", before, "--after", after, "write-flash"]
+    if flash_size:
+        argv += ["--flash-size", flash_size]
     if erase:
         argv.append("--erase-all")
     for offset, path in sorted(parts):
@@ -199,14 +204,14 @@ def write_sim_flash(board, path, fs_image, firmware=None, erase=False):
 
 def update_sim_config(board, path, cfg):
     """Rewrite node_config.json inside a flash image file, keeping the node's other files."""
-    fs = fsimage.geometry(board)
+    fs = fsimage.geometry(geometry.for_image(board, path))
     flash = Path(path).read_bytes()
     region = fsimage.update(fs, flash[fs.offset : fs.end], {fsimage.CONFIG: json.dumps(cfg).encode()})
     fsimage.write_atomic(path, flash[: fs.offset] + region + flash[fs.end :])
 
 
 def read_sim_config(board, path):
-    fs = fsimage.geometry(board)
+    fs = fsimage.geometry(geometry.for_image(board, path))
     try:
         with open(path, "rb") as f:
             f.seek(fs.offset)
@@ -221,10 +226,23 @@ def read_sim_config(board, path):
 
 # -- the tasks' work ----------------------------------------------------------------
 
+def _sized_image(board, sized, img, profile, cfg, fw=None):
+    """(sized board, filesystem image for it): rebuilt when the chip's flash changes the region."""
+    if sized.filesystem != board.filesystem:
+        img = fsimage.image_for(sized, cfg, profiles.load(profile)["modules"])
+        print(f"[flash] filesystem for {sized.flash_size} of flash: {sized.filesystem.offset:#x}, "
+              f"{sized.filesystem.block_count} blocks", file=sys.stderr, flush=True)
+    check_layout(sized, len(fw) if fw is not None else None, len(img))
+    return sized, img
+
+
 def flash(board, port=None, profile="default", firmware=None, prebuilt=None, erase=False,
-          baud=FAST_BAUD, sets=None, device_file=None, index=None, ask=profiles.ask_secret):
-    """Everything is built and checked first; then one esptool write (or one image file write)."""
+          baud=FAST_BAUD, sets=None, device_file=None, index=None, ask=profiles.ask_secret, flash_size=None):
+    """Everything is built and checked first; then one esptool write (or one image file write).
+    The filesystem image is sized for the chip's flash (geometry.py): detected by esptool, or
+    `flash_size`; on an ESP8266 that size also goes into the image header."""
     b = boards.get(board) if isinstance(board, str) else board
+    flash_size = geometry.option(flash_size)  # a bad --flash-size stops here, before anything is built
     profiles.load(profile)  # a bad profile is refused first
     if prebuilt is not None:
         if firmware:
@@ -253,19 +271,25 @@ def flash(board, port=None, profile="default", firmware=None, prebuilt=None, era
     img, cfg = node_image(b, profile, sets, device_file, None, ask)
     check_layout(b, len(fw) if fw is not None else None, len(img))
     _warn(b, cfg, "flash")
-    fs = b.filesystem
     if b.is_virtual:
-        path = write_sim_flash(b, sim_flash_path(port), img, fw, erase)
+        path = sim_flash_path(port)
+        new = None if erase else path  # --erase starts a new image: the board's size or --flash-size
+        b, img = _sized_image(b, geometry.for_image(b, new, flash_size), img, profile, cfg, fw)
+        path = write_sim_flash(b, path, img, fw, erase)
         imagemeta.record(path, profile, "invoke flash")
         what = "firmware region (ROMFS) and " if fw is not None else ""
         print(f"[flash] wrote {what}filesystem into {path}; boot it: invoke sim --flash {path}", file=sys.stderr)
         return {"path": path, "config": profiles.masked(cfg)}
     if not port:
         raise MicrosError("--port is required for a real board, e.g. --port /dev/ttyUSB0")
+    sized, before = geometry.for_chip(b, port, flash_size)
+    b, img = _sized_image(b, sized, img, profile, cfg, fw)
+    fs = b.filesystem
     with staging(b) as stage:
         fw_path = stage(Path(firmware).name, fw)
         fs_path = stage(f"fs-{profile}.img", img)
-        argv = write_argv(b, port, [(b.firmware.offset, fw_path), (fs.offset, fs_path)], baud, erase)
+        argv = write_argv(b, port, [(b.firmware.offset, fw_path), (fs.offset, fs_path)], baud, erase,
+                          before=before, flash_size=geometry.header_size_arg(b))
         used = run_write(argv)
     return {"argv": used, "config": profiles.masked(cfg)}
 
@@ -277,19 +301,29 @@ def _warn(board, cfg, task):
 
 
 def provision(board, port=None, profile="default", baud=FAST_BAUD, sets=None, device_file=None,
-              backup_to=BACKUPS, read_back=True, ask=profiles.ask_secret, force=False):
+              backup_to=BACKUPS, read_back=True, ask=profiles.ask_secret, force=False, flash_size=None):
     """Settings only: rewrite the filesystem region, after keeping the old config on the host
-    and carrying the node's own values and the settings the profile does not name forward."""
+    and carrying the node's own values and the settings the profile does not name forward.
+    The region is the one the firmware computes for the chip's flash (geometry.py)."""
     b = boards.get(board) if isinstance(board, str) else board
+    flash_size = geometry.option(flash_size)
     prof = profiles.load(profile)  # a bad profile is refused before the node is touched
-    fs = fsimage.geometry(b)
+    fsimage.geometry(b)  # a variant without a filesystem is refused before the chip is asked
+    before = "default-reset"
     if b.is_virtual:
         path = sim_flash_path(port)
+        b = geometry.for_image(b, path, flash_size)
+    elif port:
+        # an ESP8266's filesystem is where its firmware's image header says: provisioning
+        # follows it (and stops when it disagrees with the chip), it does not rewrite the header
+        b, before = geometry.for_chip(b, port, flash_size, firmware_view=True)
+    fs = fsimage.geometry(b)
+    if b.is_virtual:
         node = readback.from_image_file(b, path)
     elif not port:
         raise MicrosError("--port is required for a real board, e.g. --port /dev/ttyUSB0")
     elif read_back:
-        node = read_node_config(b, port)
+        node = read_node_config(b, port, before=before)
     else:
         node = readback.NodeState(readback.SKIPPED, "read-back skipped (--no-backup): nothing is carried forward")
     print(f"[provision] {node.note}", file=sys.stderr)
@@ -317,8 +351,9 @@ def provision(board, port=None, profile="default", baud=FAST_BAUD, sets=None, de
         return {"path": path, "backup": saved, "state": node.state, "carried": carried, "config": profiles.masked(cfg)}
     with staging(b) as stage:
         fs_path = stage(f"fs-{profile}.img", img)
-        # after a complete read-back the stub is still running: chain to it instead of resetting
-        chained = read_back and node.state != readback.UNREADABLE
+        # after a complete read-back (or the flash-size probe) the stub is still running: chain
+        # to it instead of resetting
+        chained = node.state != readback.UNREADABLE and (read_back or before == "no-reset")
         before = "no-reset" if chained else "default-reset"
         used = run_write(write_argv(b, port, [(fs.offset, fs_path)], baud, before=before))
     return {"argv": used, "backup": saved, "state": node.state, "carried": carried, "config": profiles.masked(cfg)}

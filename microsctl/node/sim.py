@@ -202,8 +202,10 @@ class SimNode:
         if not self.flash:
             return [str(self.fs)]
         from microsctl.firmware import boards
+        from microsctl.flashing import geometry
 
-        fs = boards.get("sim").filesystem
+        # the filesystem runs to the end of the image's flash, as the `vfs` partition does on an ESP32
+        fs = geometry.for_image(boards.get("sim"), self.flash).filesystem
         return [str(self.flash), str(fs.offset), str(fs.size)]  # for flashboot.py
 
     def env(self):
