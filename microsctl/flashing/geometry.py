@@ -104,25 +104,30 @@ def esp8266_header_size(image):
     return ESP8266_HEADER.get(image[3] >> 4)
 
 
-def detect(board, port, before="default-reset"):
-    """(flash size of the chip by esptool's flash-ID probe, flash size in the ESP8266 image header
-    at 0x0 or None). The flasher stub is left running, so the esptool connection that follows
-    uses --before no-reset (no second reset or stub upload)."""
+def detect(board, port, before="default-reset", header=False):
+    """(flash size of the chip by esptool's flash-ID probe, with `header` the flash size in the
+    ESP8266 image header at 0x0, else None). The flasher stub is left running, so the esptool
+    connection that follows uses --before no-reset (no second reset or stub upload)."""
     from esptool.cmds import attach_flash, connect_esp, detect_flash_size, run_stub
     import esptool
 
     argv = ["--chip", board.chip, "--port", str(port), "--before", before, "--after", "no-reset-stub", "flash-id"]
     print("$ esptool " + shlex.join(argv), file=sys.stderr, flush=True)
-    header = None
+    seen = None
     try:
         with connect_esp(port=port, chip=board.chip, before=before) as esp:
             esp = run_stub(esp)
             attach_flash(esp)
             with contextlib.redirect_stdout(io.StringIO()):
                 found = detect_flash_size(esp)
-                if board.chip == "esp8266":
-                    header = esp8266_header_size(bytes(esp.read_flash(0, 16)))
+                if header and board.chip == "esp8266":
+                    seen = esp8266_header_size(bytes(esp.read_flash(0, 16)))
     except (esptool.FatalError, OSError) as err:
+        from microsctl.flashing import checks
+
+        wrong = checks.wrong_chip(err, port)  # "This chip is X, not Y": name the --board to use
+        if wrong is not None:
+            raise wrong from err
         text = str(err).strip().splitlines()
         raise MicrosError(f"cannot ask the chip its flash size: {text[0] if text else type(err).__name__}: "
                           "check the port, or pass --flash-size") from err
@@ -130,7 +135,7 @@ def detect(board, port, before="default-reset"):
         raise MicrosError(f"the chip on {port} did not report a flash size esptool knows ({found}): "
                           "pass it with --flash-size, e.g. --flash-size 4MB")
     print(f"[flash] the chip on {port} has {found} of flash", file=sys.stderr, flush=True)
-    return found, header
+    return found, seen
 
 
 def for_chip(board, port, flash_size=None, before="default-reset", firmware_view=False):
@@ -140,7 +145,7 @@ def for_chip(board, port, flash_size=None, before="default-reset", firmware_view
     refused (its filesystem could not be where the chip's size puts it)."""
     if option(flash_size):
         return sized(board, flash_size), before
-    found, header = detect(board, port, before)
+    found, header = detect(board, port, before, header=firmware_view)
     if firmware_view and board.chip == "esp8266" and header != found:
         raise MicrosError(
             f"the firmware on {port} believes {header or 'no'} flash (its image header at 0x0) but the chip has "
