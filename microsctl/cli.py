@@ -62,6 +62,19 @@ BAUD = whole(300, 5_000_000, "a baud rate such as 460800 or 115200")
 JOBS = whole(1, 1024, "a number of parallel jobs, such as 4")
 
 
+def loopback(value, flag):
+    """A loopback IPv4 address (127.0.0.0/8): the addresses a virtual node can bind here."""
+    import ipaddress
+
+    try:
+        ip = ipaddress.IPv4Address(str(value).strip())
+    except ValueError:
+        ip = None
+    if ip is None or not ip.is_loopback:
+        raise MicrosError(f"{flag} takes a loopback address such as 127.0.0.2 (127.0.0.0/8), not {value!r}")
+    return str(ip)
+
+
 def heap_size(value, flag):
     """MicroPython's -X heapsize=<n>[w][K|M] (ports/unix/main.c), decimal: 38k, 128k, 2M."""
     if not re.fullmatch(r"[1-9][0-9]*w?[kKmM]?", str(value).strip()):
@@ -95,7 +108,9 @@ def print_table(head, rows):
 @task(
     help={
         "profile": "config profile from config_profiles/ (default: default)",
-        "port": "TCP port of the shell on 127.0.0.1 (default: the profile's socport, 9008)",
+        "port": "TCP port of the shell (default: the profile's socport, 9008)",
+        "host": "loopback address the node's shell binds, its address on the virtual LAN "
+        "(default 127.0.0.1); nodes on 127.0.0.2, 127.0.0.3, ... share one port as a LAN's nodes do",
         "heap": "MicroPython heap size, e.g. 38k for an ESP8266-sized heap (default: 128k, ESP32-like)",
         "set": "KEY=VALUE config setting on top of the profile; repeatable",
         "node": "node name; its filesystem lives in build/sim/<node>/ (default: the profile name)",
@@ -112,11 +127,12 @@ def print_table(head, rows):
 @user_errors
 @numbers(port=TCP_PORT, heap=heap_size)
 def sim(c, profile="default", port=None, heap="128k", set=None, node=None, fresh=False, flash=None, romfs=False,
-        board=None):
+        board=None, host="127.0.0.1"):
     """Boot a virtual micrOS node in the foreground (Ctrl-C stops it)."""
     from microsctl.flashing import profiles
     from microsctl.node.sim import SimNode, check_port_free
 
+    host = loopback(host, "--host")
     prof = profiles.load(profile)
     image = None
     if romfs:  # rebuilt each time (under a second), so it always holds the current core
@@ -124,10 +140,10 @@ def sim(c, profile="default", port=None, heap="128k", set=None, node=None, fresh
         from microsctl.firmware import build
 
         image = build.build_sim(boards.get("sim"))
-    n = SimNode(node or profile, heap=heap, flash=flash, romfs=image, board=board)
+    n = SimNode(node or profile, heap=heap, flash=flash, romfs=image, board=board, host=host)
     kept = flash and n.flash.exists() and not fresh
     cfg = n.prepare(profile, set, port, fresh)
-    check_port_free(cfg["socport"])
+    check_port_free(cfg["socport"], host)
     if not n.board.is_virtual:
         print(f"[sim] node {n.name}: impersonates {n.board.name} ({n.board.chip})")
     if flash:
@@ -138,9 +154,10 @@ def sim(c, profile="default", port=None, heap="128k", set=None, node=None, fresh
             print(f"[sim] --profile {profile} is not used: the image keeps its own settings (--fresh flashes it anew)")
     else:
         print(f"[sim] node {n.name}: profile {profile}, filesystem {n.fs}")
-    print(f"[sim] shell: invoke shell --port {cfg['socport']}")
+    there = f"--port {cfg['socport']}" + (f" --host {host}" if host != "127.0.0.1" else "")
+    print(f"[sim] shell: invoke shell {there}")
     for ex in prof["examples"]:
-        print(f"[sim]   try: invoke shell --port {cfg['socport']} -c {ex!r}")
+        print(f"[sim]   try: invoke shell {there} -c {ex!r}")
     try:
         rc = n.run()
     except KeyboardInterrupt:  # the node got the Ctrl-C too and says so

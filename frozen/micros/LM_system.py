@@ -54,9 +54,12 @@ def time():
 
 
 def info():
+    # everything `invoke status` shows, in one call: `system info >json` is one JSON object
     from micros import VERSION, conf, core
+    import network
     import sys
 
+    sta = network.WLAN(network.STA_IF)
     gc.collect()
     return {
         "version": VERSION,
@@ -68,4 +71,5 @@ def info():
         "uptime_s": _time.ticks_diff(_time.ticks_ms(), core.BOOT_MS) // 1000,
         "memfree": gc.mem_free(),
         "safemode": core.SAFE,
+        "rssi": sta.status("rssi") if sta.isconnected() else None,
     }

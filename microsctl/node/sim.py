@@ -83,9 +83,11 @@ class SimNode:
     board: the board it impersonates (its chip's rules in ports/unix/chip.py and
     its micros_board module); default the plain virtual board `sim`."""
 
-    def __init__(self, name, root=SIM_ROOT, heap="128k", code=None, flash=None, romfs=None, board=None):
+    def __init__(self, name, root=SIM_ROOT, heap="128k", code=None, flash=None, romfs=None, board=None,
+                 host="127.0.0.1"):
         self.board = sim_board(board)
         self.name = name
+        self.host = host  # the loopback address its shell binds: its address on the virtual LAN
         self.romfs = Path(romfs) if romfs else None  # core from a ROMFS image (invoke build --board sim)
         self.flash = Path(flash) if flash else None  # boot from a flash image file's filesystem
         self.dir = Path(root) / name
@@ -109,6 +111,8 @@ class SimNode:
 
     def prepare(self, profile="default", sets=None, port=None, fresh=False):
         """Lay out the node's filesystem: main.py and node_config.json."""
+        if self.host != "127.0.0.1":  # its address is its static IP, as a board keeps its first one
+            sets = list(sets or []) + [f"devip={self.host}"]
         if self.flash:
             return self._prepare_flash(profile, sets, port, fresh)
         # everything is checked before anything on the node's filesystem changes
@@ -211,6 +215,7 @@ class SimNode:
     def env(self):
         env = dict(os.environ)
         env["MICROS_SIM_NODE"] = self.name
+        env["MICROS_SIM_IP"] = self.host
         env["MICROS_SIM_PORTMPY"] = str(port_mpy())
         env["MICROS_SIM_BOARD"] = str(board_mpy(self.board))
         if not self.board.is_virtual:  # the shims behave as this chip's port (ports/unix/chip.py)
@@ -250,13 +255,14 @@ class SimNode:
         return "".join(lines)
 
     # -- background use (tests, benchmarks) --
-    def start(self, log=None, timeout=10):
+    def start(self, log=None, timeout=10, wait=True):
         self._stop = False
         self.log = Path(log or self.dir / "node.log")
         out = open(self.log, "ab")
         self._thread = threading.Thread(target=self.run, kwargs={"stdout": out}, daemon=True)
         self._thread.start()
-        self.wait_ready(timeout)
+        if wait:
+            self.wait_ready(timeout)
         return self
 
     def wait_ready(self, timeout=10, boots=None):
@@ -268,7 +274,7 @@ class SimNode:
                                   f"see {getattr(self, 'log', 'its output')}")
             if (boots is None or self.boots >= boots) and self.proc and self.proc.poll() is None:
                 try:
-                    socket.create_connection(("127.0.0.1", self.port), 0.2).close()
+                    socket.create_connection((self.host, self.port), 0.2).close()
                     return
                 except OSError:
                     pass

@@ -2,6 +2,8 @@
 # networks in reach as "ssid:password[@ms][,...]" (@ms: the AP comes in reach
 # that long after connect(), as a router that boots slower than the node);
 # unset, any SSID but the default placeholder connects.
+# MICROS_SIM_IP is the station's address (the one the shell binds, see
+# simboot.py), 127.0.0.1 when unset.
 import os
 import time
 import chip
@@ -46,7 +48,7 @@ class WLAN:
             w._active = False
             w._conn = False
             w._cfg = {"mac": _mac(kind), "essid": "", "password": "", "authmode": 0}
-            w._ip = ("127.0.0.1", "255.0.0.0", "127.0.0.1", "127.0.0.1") if kind == STA_IF else (
+            w._ip = (os.getenv("MICROS_SIM_IP") or "127.0.0.1", "255.0.0.0", "127.0.0.1", "127.0.0.1") if kind == STA_IF else (
                 "192.168.4.1", "255.255.255.0", "192.168.4.1", "192.168.4.1")
             _ifs[kind] = w
         return w

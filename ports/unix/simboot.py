@@ -45,7 +45,9 @@ def _boot(argv):
     try:
         from micros import shell
 
-        shell.HOST = "127.0.0.1"  # the virtual board serves loopback only
+        # the virtual board serves one loopback address: its "LAN" address
+        # (MICROS_SIM_IP, any 127.0.0.N, so many nodes share one port), else 127.0.0.1
+        shell.HOST = os.getenv("MICROS_SIM_IP") or "127.0.0.1"
     except ImportError:  # no core: main.py says so and rescues
         pass
     _main()
