@@ -169,9 +169,12 @@ def sim(c, profile="default", port=None, heap="128k", set=None, node=None, fresh
 
 @task(
     help={
-        "port": "TCP port of the node's shell (default 9008)",
+        "port": "TCP port of the node's shell (default 9008, or the cached one with --dev)",
         "host": "node address (default 127.0.0.1)",
-        "command": "run this command (several: one per line) and exit; without it, an interactive shell "
+        "dev": "the node by name (devfid), hardware id or address, through the device cache "
+        "(invoke scan fills it), then <name>.local over mDNS",
+        "command": "run this command (several: one per line, or joined with <a> as the original) and exit; "
+        "without it, an interactive shell "
         "(history kept across sessions, lines setting a password left out; Ctrl-C leaves with status 130, "
         "a node that goes away ends it with status 1)",
     },
@@ -181,14 +184,20 @@ def sim(c, profile="default", port=None, heap="128k", set=None, node=None, fresh
 )
 @user_errors
 @numbers(port=TCP_PORT)
-def shell(c, port="9008", host="127.0.0.1", command=None):
+def shell(c, port=None, host="127.0.0.1", command=None, dev=None):
     """Talk to a node's shell: interactively, or one command and exit (status 1 on an error reply)."""
     from microsctl.node import client
 
+    if dev:
+        from microsctl.fleet import cache
+
+        host, port, _ = cache.resolve(dev, port)
+    port = port or 9008
     if not command:
         rc = client.interactive(int(port), host)
     else:
-        rc = client.one_shot(int(port), [ln for ln in command.splitlines() if ln.strip()], host)
+        lines = [part for ln in command.splitlines() for part in ln.split("<a>") if part.strip()]
+        rc = client.one_shot(int(port), lines, host)
     if rc:
         raise Exit(code=rc)
 
@@ -323,3 +332,143 @@ ns.add_task(provision)
 ns.add_task(fetch)
 ns.add_task(boards)
 ns.add_task(build)
+
+
+# -- fleet: many nodes (microsctl/fleet) ---------------------------------------------------------
+
+_FLEET_PORT = "shell port to probe (default 9008)"
+
+
+@task(help={"count": "how many virtual nodes (fleet01, fleet02, ... on 127.0.0.2, 127.0.0.3, ...)",
+            "port": "the shell port all of them listen on (default 9008)",
+            "first": "address of the first node (default 127.0.0.2); the others follow it",
+            "profile": "config profile for every node (default: default)",
+            "heap": "MicroPython heap of each node (default 128k)",
+            "fresh": "start every node from a new filesystem",
+            "stop": "stop the running virtual fleet instead"})
+@user_errors
+@numbers(count=whole(1, 1000, "a number of nodes, such as 8"), port=TCP_PORT, heap=heap_size)
+def fleet_sim(c, count=None, port="9008", first="127.0.0.2", profile="default", heap="128k", fresh=False,
+              stop=False):
+    """Start N virtual nodes in the background on 127.0.0.2.. (one port, many addresses, as a LAN), or --stop them."""
+    from microsctl.fleet import simfleet
+
+    if stop:
+        n = simfleet.stop()
+        print(f"[fleet-sim] stopped {n} virtual nodes" if n else "[fleet-sim] no virtual fleet was running")
+        return
+    if count is None:
+        raise MicrosError("--count N is required (or --stop)")
+    st = simfleet.start(count, int(port), loopback(first, "--first"), profile, heap, fresh=fresh)
+    nodes = st["nodes"]
+    print(f"[fleet-sim] {len(nodes)} nodes up ({nodes[0]['name']} on {nodes[0]['host']} .. "
+          f"{nodes[-1]['name']} on {nodes[-1]['host']}), port {port}; log {st['log']}")
+    print(f"[fleet-sim] find them: invoke scan --subnet 127.0.0.0/24 --port {port}; stop: invoke fleet-sim --stop")
+
+
+@task(help={"subnet": "network to probe, e.g. 192.168.1.0/24 (default: this machine's LAN, unless --hosts is given)",
+            "hosts": "file of addresses to probe, one a line (host or host:port, # comments)",
+            "port": _FLEET_PORT,
+            "timeout": "seconds to wait for each address (default 0.5)",
+            "mdns": "seconds to listen for mDNS announcements (default 1.5; 0 skips mDNS)",
+            "import_original": "first import the original micrOS device cache (device_conn_cache.json) from this path",
+            "json": "print the nodes found as JSON"})
+@user_errors
+@numbers(port=TCP_PORT)
+def scan(c, subnet=None, hosts=None, port="9008", timeout="0.5", mdns="1.5", import_original=None, json=False):
+    """Find micrOS nodes (parallel probes, hello, mDNS) and keep them in the device cache."""
+    import json as js
+
+    from microsctl.fleet import cache as devcache
+    from microsctl.fleet import scan as s
+
+    cache = devcache.Cache()
+    if import_original:
+        n = cache.import_original(import_original)
+        cache.save()
+        print(f"[scan] imported {n} nodes from {import_original}")
+        if not (subnet or hosts):
+            return
+    found = s.scan(subnet, hosts, int(port), seconds(timeout, "--timeout"), seconds(mdns, "--mdns"), cache=cache)
+    if json:
+        print(js.dumps(found, indent=1))
+    elif found:
+        print_table(("UID", "FUID", "IP", "STATUS"),
+                    [(f["uid"] or "-", f["fuid"] or "-", f"{f['host']}:{f['port']}", f["status"]) for f in found])
+    print(f"[scan] {len(found)} nodes found; device cache {cache.path}")
+
+
+def seconds(value, flag):
+    try:
+        v = float(value)
+    except ValueError:
+        v = -1
+    if not 0 <= v <= 600:
+        raise MicrosError(f"{flag} takes seconds such as 0.5, not {value!r}")
+    return v
+
+
+@task(help={"dev": "one node: name (devfid), hardware id or address",
+            "all": "every node in the device cache (the default)",
+            "json": "print JSON instead of the table",
+            "timeout": "seconds to wait for each node (default 2)"})
+@user_errors
+def status(c, dev=None, all=False, json=False, timeout="2"):
+    """The nodes at a glance, asked in parallel: UID, FUID, IP, STATUS, MEMFREE, VERSION, UPTIME, RSSI."""
+    from microsctl.fleet import status as st
+
+    rows = st.status(dev, all, timeout=seconds(timeout, "--timeout"))
+    if json:
+        print(st.as_json(rows))
+    else:
+        print_table(st.COLUMNS, st.table_rows(rows))
+
+
+@task(help={"dev": "one node: name (devfid), hardware id or address",
+            "all": "every online node in the device cache",
+            "no_secrets": "leave the secrets out (by default the host's known secrets go in; the file is 0600)"})
+@user_errors
+def backup(c, dev=None, all=False, no_secrets=False):
+    """Archive a node's settings with a timestamp in the user's data folder (files readable by you alone)."""
+    from microsctl.fleet import backup as b
+    from microsctl.fleet import cache as devcache
+
+    if not (dev or all):
+        raise MicrosError("say which node: --dev NAME, or --all")
+    cache = devcache.Cache()
+    names = [(dev, dev)] if dev else [(u, d.get("fuid") or u) for u, d in cache.rows()]
+    failed = 0
+    for key, name in names:
+        try:
+            path, n, secret = b.backup(key, not no_secrets, cache)
+        except MicrosError as err:
+            if dev:
+                raise
+            failed += 1
+            print(f"[backup] {name}: {err}")
+            continue
+        print(f"[backup] {name}: {n} settings" + (f" + {', '.join(secret)}" if secret else ", no secrets") + f" -> {path}")
+    if failed:
+        raise MicrosError(f"{failed} of {len(names)} nodes were not backed up (see above)")
+
+
+@task(help={"dev": "the node: name (devfid), hardware id or address (required)",
+            "from_": "backup file to restore (default: the node's newest backup)"})
+@user_errors
+def restore(c, dev=None, from_=None):
+    """Write a node's backed-up settings back through the shell (conf mode); only what differs is written."""
+    from microsctl.fleet import backup as b
+
+    if not dev:
+        raise MicrosError("--dev NAME is required")
+    path, written, later = b.restore(dev, from_)
+    print(f"[restore] {dev}: {len(written)} settings written from {path}" + (f": {', '.join(written)}" if written else ""))
+    if later:
+        print(f"[restore] effective after a reboot: {', '.join(later)}; reboot with: invoke shell --dev {dev} -c reboot")
+
+
+ns.add_task(fleet_sim)
+ns.add_task(scan)
+ns.add_task(status)
+ns.add_task(backup)
+ns.add_task(restore)

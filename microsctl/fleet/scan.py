@@ -82,7 +82,7 @@ async def probe_all(targets, timeout=0.5, concurrency=CONCURRENCY, progress=None
         async with sem:
             res = await probe(host, port, timeout)
         if progress:
-            progress()
+            progress(res)
         return res
 
     return [r for r in await asyncio.gather(*(one(h, p) for h, p in targets)) if r]
@@ -99,7 +99,14 @@ def run_probes(targets, timeout=0.5, concurrency=CONCURRENCY, show=True):
             TimeElapsedColumn())
     with Progress(*cols, console=Console(stderr=True), transient=False) as bar:
         task = bar.add_task("scan", total=len(targets), found=0)
-        return asyncio.run(probe_all(targets, timeout, concurrency, lambda: bar.advance(task)))
+        found = []
+
+        def step(res):
+            if res:
+                found.append(res)
+            bar.update(task, advance=1, found=len(found))
+
+        return asyncio.run(probe_all(targets, timeout, concurrency, step))
 
 
 def scan(subnet=None, hosts=None, port=devcache.DEFAULT_PORT, timeout=0.5, mdns_timeout=1.5,
