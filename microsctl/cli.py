@@ -395,7 +395,9 @@ def scan(c, subnet=None, hosts=None, port="9008", timeout="0.5", mdns="1.5", imp
     elif found:
         print_table(("UID", "FUID", "IP", "STATUS"),
                     [(f["uid"] or "-", f["fuid"] or "-", f"{f['host']}:{f['port']}", f["status"]) for f in found])
-    print(f"[scan] {len(found)} nodes found; device cache {cache.path}")
+    import sys
+
+    print(f"[scan] {len(found)} nodes found; device cache {cache.path}", file=sys.stderr if json else sys.stdout)
 
 
 def seconds(value, flag):

@@ -116,6 +116,10 @@ NUMERIC = [
     ("build", "jobs", ["--board", "esp8266", "--dry-run"]),
     ("flash", "baud", ["--board", "esp8266", "--port", "/dev/null"]),
     ("provision", "baud", ["--board", "esp8266", "--port", "/dev/null"]),
+    ("fleet-sim", "count", []),
+    ("fleet-sim", "port", ["--count", "2"]),
+    ("fleet-sim", "heap", ["--count", "2"]),
+    ("scan", "port", ["--hosts", "/nonexistent"]),
 ]
 
 

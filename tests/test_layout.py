@@ -1,5 +1,5 @@
 """The host package is laid out by job, and its subpackages import one way only:
-firmware <- flashing <- node <- bench (and emulator, used by tests and bench).
+firmware <- flashing <- node <- fleet <- bench (and emulator, used by tests and bench).
 The old circle build -> sim -> flash -> build must not come back."""
 import ast
 from pathlib import Path
@@ -13,7 +13,8 @@ ALLOWED = {
     "emulator": set(),
     "flashing": {"firmware"},
     "node": {"firmware", "flashing"},
-    "bench": {"firmware", "flashing", "node", "emulator"},
+    "fleet": {"firmware", "flashing", "node"},
+    "bench": {"firmware", "flashing", "node", "fleet", "emulator"},
 }
 
 
