@@ -422,3 +422,34 @@ def test_fleet_sim_starts_and_stops_in_the_background(tmp_path):
             socket.create_connection((n["host"], port), 1).close()
     assert not simfleet._alive(st["pid"])
     assert simfleet.stop(tmp_path) == 0
+
+
+def test_sim_task_serves_on_the_given_address():
+    """`invoke sim --host 127.0.0.N` in the foreground, as a user runs it; Ctrl-C stops it."""
+    import shutil
+    import signal
+    import time
+    import uuid
+
+    from microsctl.node.sim import SIM_ROOT
+
+    name, port = f"hosttest-{uuid.uuid4().hex[:8]}", free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "invoke", "sim", "--host", "127.0.0.31", "--port", str(port),
+                             "--node", name], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        end = time.monotonic() + 20
+        while True:
+            try:
+                with Shell(port, "127.0.0.31", timeout=2) as sh:
+                    info = json.loads(sh.cmd("system info >json"))
+                break
+            except MicrosError:
+                assert time.monotonic() < end and proc.poll() is None, proc.stdout.read() if proc.poll() else ""
+                time.sleep(0.1)
+        assert info["devip"] == "127.0.0.31"
+    finally:
+        proc.send_signal(signal.SIGINT)
+        out = proc.communicate(timeout=20)[0]
+        shutil.rmtree(SIM_ROOT / name, ignore_errors=True)
+    assert f"invoke shell --port {port} --host 127.0.0.31" in out
+    assert proc.returncode == 0, out

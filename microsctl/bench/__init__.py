@@ -20,6 +20,7 @@ SECTIONS = {
     "sched": "sched:sched",
     "flash": "flash:flash",
     "forms": "build:forms",
+    "fleet": "fleet:fleet",
 }
 
 HEADER = """# Benchmarks
