@@ -285,6 +285,14 @@ def test_status_with_the_right_password_is_online(lan):
         asyncio.run(go("wrong"))
 
 
+def test_hello_forms():
+    """Ours, the original v0.4's (MAC bytes as hex() joined) and v3.3's (`:dev` / `:rel` after the hwuid)."""
+    assert parse_hello("hello:fleet01:02:00:00:c5:e7:cf") == ("fleet01", "02:00:00:c5:e7:cf")
+    assert parse_hello("hello:slim01:0x500x20x910x680xc0xf7") == ("slim01", "0x500x20x910x680xc0xf7")
+    assert parse_hello("hello:node01:0x5c0xcf:rel") == ("node01", "0x5c0xcf")
+    assert parse_hello("Error: unknown module hello") is None and parse_hello("") is None
+
+
 def test_status_without_a_cache_says_what_to_do(data):
     res = inv("status")
     assert res.returncode == 1

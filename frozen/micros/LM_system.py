@@ -53,13 +53,20 @@ def time():
     return out
 
 
+def _rssi():
+    try:
+        import network
+    except (ImportError, OSError):  # no radio driver, or it failed (the node is in safe mode)
+        return None
+    sta = network.WLAN(network.STA_IF)
+    return sta.status("rssi") if sta.isconnected() else None
+
+
 def info():
     # everything `invoke status` shows, in one call: `system info >json` is one JSON object
     from micros import VERSION, conf, core
-    import network
     import sys
 
-    sta = network.WLAN(network.STA_IF)
     gc.collect()
     return {
         "version": VERSION,
@@ -71,5 +78,5 @@ def info():
         "uptime_s": _time.ticks_diff(_time.ticks_ms(), core.BOOT_MS) // 1000,
         "memfree": gc.mem_free(),
         "safemode": core.SAFE,
-        "rssi": sta.status("rssi") if sta.isconnected() else None,
+        "rssi": _rssi(),
     }

@@ -76,7 +76,8 @@ class AsyncNode:
 
     @classmethod
     async def connect(cls, name, port=None, timeout=5.0, password=None, cache=None):
-        host, p, _ = devcache.resolve(name, port, cache)
+        # the mDNS fallback waits on the network: off the event loop, so other nodes go on
+        host, p, _ = await asyncio.to_thread(devcache.resolve, name, port, cache)
         return cls(await AsyncShell.connect(host, p, timeout, password), name)
 
     async def cmd(self, line):
