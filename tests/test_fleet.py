@@ -251,10 +251,13 @@ def test_a_node_moving_to_a_new_address_is_one_entry(data):
 # -- status ---------------------------------------------------------------------------------
 
 def test_status_all_online_offline_and_auth_failed(lan, data):
-    c = scanned(lan)
     lan_stopped = lan["stopped"]
-    c.add("02:00:00:00:00:99", lan_stopped.name, lan_stopped.host, lan["port"])  # known from before it stopped
-    c.save()
+    lan_stopped.start()  # seen by a scan while it ran, then stopped
+    try:
+        assert scanned(lan).resolve(lan_stopped.name)[1]["host"] == STOPPED
+    finally:
+        lan_stopped.stop()
+    c = devcache.Cache()
     rows = {r["host"]: r for r in status.status(all_=True)}
     assert rows[STOPPED]["status"] == "offline" and rows[STOPPED]["fuid"] == lan_stopped.name
     assert rows[STOPPED]["memfree"] is None
