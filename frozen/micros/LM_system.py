@@ -57,6 +57,7 @@ def info():
     from micros import VERSION, conf, core
     import sys
 
+    a = sys.modules.get("micros.auth")  # loaded by the shell only when auth is on
     gc.collect()
     return {
         "version": VERSION,
@@ -68,4 +69,7 @@ def info():
         "uptime_s": _time.ticks_diff(_time.ticks_ms(), core.BOOT_MS) // 1000,
         "memfree": gc.mem_free(),
         "safemode": core.SAFE,
+        "auth": "on" if conf.get("auth") and conf.get("authkey") != "n/a" else "off",
+        "auth_fails": a.FAILS if a else 0,  # wrong answers to the challenge since boot
+        "auth_locked": a.LOCKED if a else 0,  # answers refused during a lockout
     }

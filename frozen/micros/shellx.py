@@ -61,6 +61,8 @@ def conf_line(cl, line):
         key, val, sep = line[:colon], line[colon + 1 :], ":"
     if not sep:
         return str(conf.shown(key))
+    if key in ("auth", "authkey") and cl[4] is not True:  # cl[4]: micros.shell's auth state
+        raise conf.ConfError("%s can be changed only in an authenticated session (or by invoke provision)" % key)
     out = "Saved (takes effect after reboot)" if conf.set(key, val) else "Saved"
     if key in ("cron", "timirq") and conf.get("cron") and not conf.get("timirq"):
         out += "; note: cron runs only with timirq True"
