@@ -139,6 +139,8 @@ def sim(c, profile="default", port=None, heap="128k", set=None, node=None, fresh
     else:
         print(f"[sim] node {n.name}: profile {profile}, filesystem {n.fs}")
     print(f"[sim] shell: invoke shell --port {cfg['socport']}")
+    if cfg.get("auth") and cfg.get("authkey", "n/a") != "n/a":  # the key itself is never printed
+        print("[sim] auth on: the host tools answer with the key from MICROS_AUTHKEY or secrets.json")
     for ex in prof["examples"]:
         print(f"[sim]   try: invoke shell --port {cfg['socport']} -c {ex!r}")
     try:
@@ -165,7 +167,8 @@ def sim(c, profile="default", port=None, heap="128k", set=None, node=None, fresh
 @user_errors
 @numbers(port=TCP_PORT)
 def shell(c, port="9008", host="127.0.0.1", command=None):
-    """Talk to a node's shell: interactively, or one command and exit (status 1 on an error reply)."""
+    """Talk to a node's shell: interactively, or one command and exit (status 1 on an error reply).
+    A node with auth on is answered with the key from MICROS_AUTHKEY or secrets.json."""
     from microsctl.node import client
 
     if not command:

@@ -17,86 +17,26 @@ import time
 from micropython import const
 
 _BLOCK = const(64)  # SHA-256 block size, bytes (RFC 2104)
-_ROWS = const(8)  # addresses with a failure on record
+_ROWS = const(8)  # addresses with a failure on record: a fixed table, no growth per address
 _MAX_SHIFT = const(8)  # lockout tops out at 2**8 s
 _W = const(0)  # the shell's connection record: its writer ...
 _STATE = const(4)  # ... and auth state: None off, the nonce (bytes) pending, True proven
-_ADDR = const(0)  # a row of _table: address, failures in a row, locked until (ticks_ms)
-_FAILS = const(1)
-_UNTIL = const(2)
+_ADDR = const(0)  # a row of _tab: the address (an int, see gate) ...
+_FAILS = const(1)  # ... failures in a row (0: the row is free) ...
+_UNTIL = const(2)  # ... and the end of its lockout (ticks_ms)
 
 FAILS = 0  # wrong answers since boot (system info)
 LOCKED = 0  # answers refused unread during a lockout
-_table = [[None, 0, 0] for _ in range(_ROWS)]
+_tab = [0] * (3 * _ROWS)  # the backoff table, made once; small ints only: no heap per row
 
-
-def hmac(key, msg):
-    """HMAC-SHA256 (RFC 2104) on hashlib.sha256, the one hash every port has
-    (py/mpconfig.h MICROPY_PY_HASHLIB_SHA256 = 1; extmod/modhashlib.c)."""
-    if len(key) > _BLOCK:
-        key = hashlib.sha256(key).digest()
-    pad = bytearray(_BLOCK)
-    pad[: len(key)] = key
-    for i in range(_BLOCK):
-        pad[i] ^= 0x36
-    inner = hashlib.sha256(pad)
-    inner.update(msg)
-    inner = inner.digest()
-    for i in range(_BLOCK):
-        pad[i] ^= 0x36 ^ 0x5C
-    outer = hashlib.sha256(pad)
-    outer.update(inner)
-    return outer.digest()
+# Two functions only: on a board each function costs RAM (its code record and object)
+# even when its bytecode is frozen, so the HMAC and the table sit inside gate().
 
 
 def greet(cl):
     """A fresh nonce for this connection, kept in its state; the greeting line."""
-    nonce = binascii.hexlify(os.urandom(16))
-    cl[_STATE] = nonce
-    return "Auth: hmac-sha256 %s\n" % nonce.decode()
-
-
-def _addr(w):
-    # the peer's address without its port: a (host, port) tuple on the boards,
-    # a raw sockaddr on the unix port (bytes 4..8 of sockaddr_in: the IPv4 address)
-    try:
-        peer = w.get_extra_info("peername")
-    except (AttributeError, KeyError):
-        peer = None
-    if isinstance(peer, tuple):
-        return peer[0]
-    return bytes(peer[4:8]) if peer else b""
-
-
-def _score(r, now):
-    # which row to give up first: an empty one, then one whose lockout is over,
-    # then the one with the fewest failures
-    if r[_ADDR] is None:
-        return -1
-    return 0 if time.ticks_diff(r[_UNTIL], now) <= 0 else r[_FAILS]
-
-
-def _row(addr, now, new=False):
-    """addr's row; None, or with new=True a reused row (the table never grows)."""
-    pick = None
-    for r in _table:
-        if r[_ADDR] == addr:
-            return r
-        if pick is None or _score(r, now) < _score(pick, now):
-            pick = r
-    if not new:
-        return None
-    pick[_ADDR] = addr
-    pick[_FAILS] = 0
-    return pick
-
-
-def _same(a, b):
-    # constant time: the answer's first wrong digit is not given away by timing
-    d = len(a) ^ len(b)
-    for x, y in zip(a, b):
-        d |= x ^ y
-    return d == 0
+    cl[_STATE] = binascii.hexlify(os.urandom(16))
+    return "Auth: hmac-sha256 %s\n" % cl[_STATE].decode()
 
 
 def gate(cl, line):
@@ -104,24 +44,59 @@ def gate(cl, line):
     global FAILS, LOCKED
     if not line.startswith("auth "):
         return "Error: auth required (answer the Auth: challenge with 'auth <hmac>', see docs/security.md)"
-    addr = _addr(cl[_W])
+    # the peer's IPv4 address as a small int (its low 30 bits: kept without allocating):
+    # a ("a.b.c.d", port) tuple on the boards, a raw sockaddr_in on the unix port
+    peer = cl[_W].get_extra_info("peername")
+    addr = 0
+    for b in peer[0].split(".") if isinstance(peer, tuple) else peer[4:8]:
+        addr = (addr << 8 | int(b)) & 0x3FFFFFFF
     now = time.ticks_ms()
-    r = _row(addr, now)
-    wait = time.ticks_diff(r[_UNTIL], now) if r else 0
-    if wait > 0:
+    row = -1
+    for i in range(0, 3 * _ROWS, 3):
+        if _tab[i + _FAILS] and _tab[i + _ADDR] == addr:
+            row = i
+    if row >= 0 and time.ticks_diff(_tab[row + _UNTIL], now) > 0:
         LOCKED += 1
-        return "Error: auth locked for %d s after failed attempts" % ((wait + 999) // 1000)
+        return "Error: auth locked for %d s after failed attempts" % ((time.ticks_diff(_tab[row + _UNTIL], now) + 999) // 1000)
+    # HMAC-SHA256 (RFC 2104) of the nonce on hashlib.sha256, the one hash every port has
+    # (py/mpconfig.h MICROPY_PY_HASHLIB_SHA256 = 1; extmod/modhashlib.c)
     from micros import conf
 
-    want = binascii.hexlify(hmac(conf.get("authkey").encode(), cl[_STATE]))
-    if _same(line[5:].strip().encode(), want):
+    key = conf.get("authkey").encode()
+    if len(key) > _BLOCK:  # authkey is 8..64 characters, but UTF-8 may make it longer
+        key = hashlib.sha256(key).digest()
+    pad = bytearray(_BLOCK)
+    pad[: len(key)] = key
+    for i in range(_BLOCK):
+        pad[i] ^= 0x36
+    h = hashlib.sha256(pad)
+    h.update(cl[_STATE])
+    key = h.digest()
+    for i in range(_BLOCK):
+        pad[i] ^= 0x36 ^ 0x5C
+    h = hashlib.sha256(pad)
+    h.update(key)
+    key = binascii.hexlify(h.digest())
+    got = line[5:].strip().encode()
+    d = len(got) ^ len(key)  # compared in constant time: no digit is given away by timing
+    for x, y in zip(got, key):
+        d |= x ^ y
+    if not d:
         cl[_STATE] = True
-        if r:
-            r[_ADDR] = None  # a proven key clears the address's record
+        if row >= 0:
+            _tab[row + _FAILS] = 0  # a proven key clears the address's record
         return "Authenticated"
     FAILS += 1
-    r = _row(addr, now, True)
-    r[_FAILS] += 1
-    r[_UNTIL] = time.ticks_add(now, 1000 << min(r[_FAILS] - 1, _MAX_SHIFT))
+    if row < 0:  # a row to reuse: a free one, else one whose lockout is over, else the fewest failures
+        best = 1 << 20
+        for i in range(0, 3 * _ROWS, 3):
+            n = _tab[i + _FAILS]
+            score = -1 if not n else 0 if time.ticks_diff(_tab[i + _UNTIL], now) <= 0 else n
+            if score < best:
+                row, best = i, score
+        _tab[row + _ADDR] = addr
+        _tab[row + _FAILS] = 0
+    n = _tab[row + _FAILS] = _tab[row + _FAILS] + 1
+    _tab[row + _UNTIL] = time.ticks_add(now, 1000 << min(n - 1, _MAX_SHIFT))
     cl[_W].write("Error: auth failed\n")
     return None

@@ -9,6 +9,7 @@ _HELP = """[micrOS] built-in commands:
   version - micrOS version
   help - this text
   exit - close this connection
+  auth <hmac> - answer the node's Auth: challenge (the host tools do it)
   reboot - restart the node
   webrepl - start WebREPL (boards only)
 [CONF] configure mode:

@@ -20,6 +20,7 @@ SECTIONS = {
     "sched": "sched:sched",
     "flash": "flash:flash",
     "forms": "build:forms",
+    "auth": "auth:auth",
 }
 
 HEADER = """# Benchmarks
