@@ -45,7 +45,8 @@ def gate(cl, line):
     if not line.startswith("auth "):
         return "Error: auth required (answer the Auth: challenge with 'auth <hmac>', see docs/security.md)"
     # the peer's IPv4 address as a small int (its low 30 bits: kept without allocating):
-    # a ("a.b.c.d", port) tuple on the boards, a raw sockaddr_in on the unix port
+    # from socket.accept() (extmod/asyncio/stream.py start_server): a ("a.b.c.d", port)
+    # tuple on the boards (lwIP), a raw sockaddr_in on the unix port
     peer = cl[_W].get_extra_info("peername")
     addr = 0
     for b in peer[0].split(".") if isinstance(peer, tuple) else peer[4:8]:

@@ -230,6 +230,8 @@ def describe(name, sets=None, device_file=None, env=None, files=None):
     for k, v in masked(cfg).items():
         if k in schema.secrets():
             how = "set" if k in found else f"missing: {env_name(k)} or {SECRETS_FILE.name}"
+            if k == "authkey" and cfg.get("auth") is False:
+                how = "not needed: the profile turns auth off"
             lines.append(f"  {k:<{width}}  {MASK}  ({how})")
             continue
         origin = src.get(k, "")
