@@ -12,7 +12,7 @@ _SWEEP_MS = const(1000)
 HOST = "0.0.0.0"  # the virtual board binds 127.0.0.1
 _RX = bytearray(128)  # shared receive chunk; copied out before any await
 _clients = []  # [writer, task, last_ticks, conf_mode, auth]
-_AUTH = const(4)  # cl[_AUTH]: None auth off, the nonce (bytes) until the key is proven, then True (micros.auth)
+_AUTH = const(4)  # cl[_AUTH]: True once the key is proven; the nonce (bytes) until then (micros.auth)
 
 
 _pc = [-1, "", ""]  # conf.GEN the prompts were made at, prompt, conf-mode prompt
@@ -64,8 +64,8 @@ def _exec(cl, line):
     as_json = line.endswith(">json")
     if as_json:
         line = line[:-5].rstrip()
-    a = cl[_AUTH]  # the key not yet proven: hello, version, exit and the auth exchange only
-    if a is not None and a is not True and line != "hello" and line != "version" and line != "exit":
+    # a nonce pending (the key not yet proven): hello, version, exit and the auth exchange only
+    if type(cl[_AUTH]) is bytes and line != "hello" and line != "version" and line != "exit":
         from micros import auth
 
         return auth.gate(cl, line)
