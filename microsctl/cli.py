@@ -156,6 +156,8 @@ def sim(c, profile="default", port=None, heap="128k", set=None, node=None, fresh
         print(f"[sim] node {n.name}: profile {profile}, filesystem {n.fs}")
     there = f"--port {cfg['socport']}" + (f" --host {host}" if host != "127.0.0.1" else "")
     print(f"[sim] shell: invoke shell {there}")
+    if cfg.get("auth") and cfg.get("authkey", "n/a") != "n/a":  # the key itself is never printed
+        print("[sim] auth on: the host tools answer with the key from MICROS_AUTHKEY or secrets.json")
     for ex in prof["examples"]:
         print(f"[sim]   try: invoke shell {there} -c {ex!r}")
     try:
@@ -185,7 +187,8 @@ def sim(c, profile="default", port=None, heap="128k", set=None, node=None, fresh
 @user_errors
 @numbers(port=TCP_PORT)
 def shell(c, port=None, host="127.0.0.1", command=None, dev=None):
-    """Talk to a node's shell: interactively, or one command and exit (status 1 on an error reply)."""
+    """Talk to a node's shell: interactively, or one command and exit (status 1 on an error reply).
+    A node with auth on is answered with the key from MICROS_AUTHKEY or secrets.json."""
     from microsctl.node import client
 
     if dev:

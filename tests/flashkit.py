@@ -6,7 +6,7 @@ from microsctl import PORTS
 from microsctl.emulator import images
 from microsctl.node.sim import micropython
 
-SECRETS = {"MICROS_STAPWD": "wifi-secret-9", "MICROS_APPWD": "admin-secret-9"}
+SECRETS = {"MICROS_STAPWD": "wifi-secret-9", "MICROS_APPWD": "admin-secret-9", "MICROS_AUTHKEY": "shell-key-9"}
 
 
 def fake_firmware(size, release="1.28.0", seed=1, chip="esp32", extra=b""):

@@ -35,13 +35,15 @@ def test_required_profiles_exist_and_validate():
 def test_layering_profile_device_set_secrets(env_only, monkeypatch):
     dev = env_only / "node7.json"
     dev.write_text(json.dumps({"devfid": "node7", "socport": 9100}))
-    (env_only / "secrets.json").write_text(json.dumps({"stapwd": "from-file", "appwd": "from-file-1"}))
+    (env_only / "secrets.json").write_text(json.dumps({"stapwd": "from-file", "appwd": "from-file-1",
+                                                          "authkey": "key-from-file"}))
     monkeypatch.setenv("MICROS_APPWD", "from-env-22")
     cfg = profiles.settings("heartbeat", ["socport=9200"], dev)
     assert cfg["timirq"] is True  # profile
     assert cfg["devfid"] == "node7"  # device file over profile
     assert cfg["socport"] == 9200  # --set over device file
     assert cfg["stapwd"] == "from-file" and cfg["appwd"] == "from-env-22"  # env over file
+    assert cfg["authkey"] == "key-from-file" and cfg["auth"] is True  # a key: the shell asks for it
 
 
 def test_bad_values_are_refused(env_only):
@@ -81,8 +83,8 @@ def test_missing_secret_is_asked_on_a_terminal(env_only, monkeypatch):
     monkeypatch.setattr("sys.stdin", Tty())
     monkeypatch.setattr(profiles.getpass, "getpass", lambda prompt: asked.append(prompt) or "typed-secret-1")
     cfg = profiles.settings("default")
-    assert cfg["stapwd"] == cfg["appwd"] == "typed-secret-1"
-    assert len(asked) == 2 and not any("typed" in a for a in asked)
+    assert cfg["stapwd"] == cfg["appwd"] == cfg["authkey"] == "typed-secret-1"
+    assert len(asked) == 3 and not any("typed" in a for a in asked)
 
 
 def test_describe_masks_secrets(env_only, monkeypatch, capsys):
@@ -91,7 +93,7 @@ def test_describe_masks_secrets(env_only, monkeypatch, capsys):
     assert "shown01" in text and "(--set)" in text
     for v in SECRETS.values():
         assert v not in text
-    assert text.count(profiles.MASK) == 2
+    assert text.count(profiles.MASK) == 3  # stapwd, appwd, authkey
 
 
 def test_secret_value_never_in_error_text(env_only, monkeypatch):

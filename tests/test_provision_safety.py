@@ -192,18 +192,41 @@ def test_node_secrets_are_kept_when_the_host_has_none(tmp_path, monkeypatch, cap
     from microsctl.flashing import profiles
 
     monkeypatch.setattr(profiles, "SECRETS_FILE", tmp_path / "none.json")
-    for k in ("MICROS_SECRETS", "MICROS_STAPWD", "MICROS_APPWD"):
+    for k in ("MICROS_SECRETS", "MICROS_STAPWD", "MICROS_APPWD", "MICROS_AUTHKEY"):
         monkeypatch.delenv(k, raising=False)
 
     def ask(key):
         raise AssertionError(f"asked for {key}, which the node has")
 
     with EspRom("esp32", ESP32.flash_bytes) as rom:
-        node_flash(rom, {fsimage.CONFIG: json.dumps(node_cfg()).encode()})
+        node_flash(rom, {fsimage.CONFIG: json.dumps(node_cfg(authkey="node-shell-key-1")).encode()})
         res = flash.provision(ESP32, rom.url, "lamp", backup_to=tmp_path / "bk", ask=ask)
         cfg = fsimage.read_config(FS, region(rom))
-    assert (cfg["stapwd"], cfg["appwd"]) == ("node-secret-1", "node-admin-1")
-    assert "stapwd (secret)" in capfd.readouterr().err and res["config"]["stapwd"] == "*****"
+    assert (cfg["stapwd"], cfg["appwd"], cfg["authkey"]) == ("node-secret-1", "node-admin-1", "node-shell-key-1")
+    err = capfd.readouterr().err
+    assert "stapwd (secret)" in err and "authkey (secret)" in err and res["config"]["stapwd"] == "*****"
+    assert "node-shell-key-1" not in err and res["config"]["authkey"] == "*****"
+
+
+def test_a_node_without_a_shell_key_gets_one_when_provisioned(tmp_path, monkeypatch):
+    """A node flashed before auth existed has no authkey: provisioning asks for one (auth on
+    from then on), unless the profile turns auth off."""
+    from microsctl.flashing import profiles
+
+    monkeypatch.setattr(profiles, "SECRETS_FILE", tmp_path / "none.json")
+    for k in ("MICROS_SECRETS", "MICROS_STAPWD", "MICROS_APPWD", "MICROS_AUTHKEY"):
+        monkeypatch.delenv(k, raising=False)
+    asked = []
+
+    def ask(key):
+        asked.append(key)
+        return "typed-shell-key-1"
+
+    with EspRom("esp32", ESP32.flash_bytes) as rom:
+        node_flash(rom, {fsimage.CONFIG: json.dumps(node_cfg()).encode()})
+        flash.provision(ESP32, rom.url, "lamp", backup_to=tmp_path / "bk", ask=ask)
+        cfg = fsimage.read_config(FS, region(rom))
+    assert asked == ["authkey"] and cfg["authkey"] == "typed-shell-key-1" and cfg["auth"] is True
 
 
 def test_devip_is_dropped_when_the_network_changes(secrets, tmp_path):

@@ -67,6 +67,7 @@ def info():
     from micros import VERSION, conf, core
     import sys
 
+    a = sys.modules.get("micros.auth")  # loaded by the shell only when auth is on
     gc.collect()
     return {
         "version": VERSION,
@@ -79,4 +80,7 @@ def info():
         "memfree": gc.mem_free(),
         "safemode": core.SAFE,
         "rssi": _rssi(),
+        "auth": "on" if conf.get("auth") and conf.get("authkey") != "n/a" else "off",
+        "auth_fails": a.FAILS if a else 0,  # wrong answers to the challenge since boot
+        "auth_locked": a.LOCKED if a else 0,  # answers refused during a lockout
     }

@@ -22,6 +22,8 @@ staessid s your_wifi_name 1 0 32
 stapwd s your_wifi_passwd 3 0 64
 devfid s node01 0 1 32
 appwd s ADmin123 3 8 64
+auth b True 0 0 1
+authkey s n/a 2 8 64
 pled b True 1 0 1
 dbg b True 1 0 1
 soctout i 100 1 1 3600

@@ -11,7 +11,8 @@ _SWEEP_MS = const(1000)
 
 HOST = "0.0.0.0"  # the virtual board binds 127.0.0.1
 _RX = bytearray(128)  # shared receive chunk; copied out before any await
-_clients = []  # [writer, task, last_ticks, conf_mode]
+_clients = []  # [writer, task, last_ticks, conf_mode, auth]
+_AUTH = const(4)  # cl[_AUTH]: True once the key is proven; the nonce (bytes) until then (micros.auth)
 
 
 _pc = [-1, "", ""]  # conf.GEN the prompts were made at, prompt, conf-mode prompt
@@ -63,6 +64,11 @@ def _exec(cl, line):
     as_json = line.endswith(">json")
     if as_json:
         line = line[:-5].rstrip()
+    # a nonce pending (the key not yet proven): hello, version, exit and the auth exchange only
+    if type(cl[_AUTH]) is bytes and line != "hello" and line != "version" and line != "exit":
+        from micros import auth
+
+        return auth.gate(cl, line)
     if " " in line:  # no built-in has an argument: straight to conf mode or a call
         return _extra("conf_line", cl, line) if cl[3] else _render(call.run(line), as_json)
     if not line:
@@ -108,7 +114,7 @@ def _answer(cl, raw):
 
 
 async def _serve(r, w):
-    cl = [w, asyncio.current_task(), time.ticks_ms(), False]
+    cl = [w, asyncio.current_task(), time.ticks_ms(), False, None]
     if len(_clients) >= MAX_CLIENTS:
         await _reply(w, "Error: node busy (%d clients), try again later\nBye!\n" % MAX_CLIENTS)
         w.close()
@@ -118,7 +124,12 @@ async def _serve(r, w):
     acc = b""  # the start of a line not yet complete
     skip = False  # dropping the rest of a line that was too long
     try:
-        await _reply(w, prompt(cl))
+        hi = ""
+        if conf.get("auth") and conf.get("authkey") != "n/a":  # micros.auth is loaded only then
+            from micros import auth
+
+            hi = auth.greet(cl)
+        await _reply(w, hi + prompt(cl))
         while True:
             n = await r.readinto(_RX)
             if not n:

@@ -9,6 +9,7 @@ _HELP = """[micrOS] built-in commands:
   version - micrOS version
   help - this text
   exit - close this connection
+  auth <hmac> - answer the node's Auth: challenge (the host tools do it)
   reboot - restart the node
   webrepl - start WebREPL (boards only)
 [CONF] configure mode:
@@ -61,6 +62,8 @@ def conf_line(cl, line):
         key, val, sep = line[:colon], line[colon + 1 :], ":"
     if not sep:
         return str(conf.shown(key))
+    if key in ("auth", "authkey") and cl[4] is not True:  # cl[4]: micros.shell's auth state
+        raise conf.ConfError("%s can be changed only in an authenticated session (or by invoke provision)" % key)
     out = "Saved (takes effect after reboot)" if conf.set(key, val) else "Saved"
     if key in ("cron", "timirq") and conf.get("cron") and not conf.get("timirq"):
         out += "; note: cron runs only with timirq True"

@@ -21,6 +21,7 @@ SECTIONS = {
     "flash": "flash:flash",
     "forms": "build:forms",
     "fleet": "fleet:fleet",
+    "auth": "auth:auth",
 }
 
 HEADER = """# Benchmarks

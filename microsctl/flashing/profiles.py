@@ -6,11 +6,13 @@ examples[, modules]}, checked against the device's own parameter definition
 
     defaults  <  profile  <  device file / --set KEY=VALUE  <  secrets
 
-Secrets (the SECRET-flagged parameters: stapwd, appwd) never live in a profile:
+Secrets (the SECRET-flagged parameters: stapwd, appwd, authkey) never live in a profile:
 they come from an ignored secrets file (secrets.json, config_profiles/<name>.secrets.json,
 or the file named by MICROS_SECRETS) or the environment (MICROS_STAPWD, ...).
 A missing secret is asked for on a terminal, an error otherwise; no function
-here prints or logs a secret value.
+here prints or logs a secret value. authkey, the shell's key, is required like
+the others unless the profile turns `auth` off; the host tools read it from the
+same layer to answer the node's challenge (authkey()).
 """
 import getpass
 import json
@@ -137,6 +139,11 @@ def find_secrets(profile=None, files=None, env=None):
     return found
 
 
+def authkey(profile=None, files=None, env=None):
+    """The shell key from the secrets layer (MICROS_AUTHKEY, else the secrets files), or None."""
+    return find_secrets(profile, files, env).get("authkey")
+
+
 def ask_secret(key, stdin=None):
     """Ask for a missing secret on a terminal; an error without one."""
     stdin = stdin or sys.stdin
@@ -180,6 +187,8 @@ def settings(profile, sets=None, device_file=None, secrets=True, ask=ask_secret,
     if secrets:
         found = find_secrets(profile, files, env)
         for k in sorted(schema.secrets()):
+            if k == "authkey" and cfg.get("auth") is False:
+                continue  # the profile turned the shell's authentication off: no key needed
             if k not in found and k not in node and secrets != "found":
                 val = ask(k)
                 try:
@@ -221,6 +230,8 @@ def describe(name, sets=None, device_file=None, env=None, files=None):
     for k, v in masked(cfg).items():
         if k in schema.secrets():
             how = "set" if k in found else f"missing: {env_name(k)} or {SECRETS_FILE.name}"
+            if k == "authkey" and cfg.get("auth") is False:
+                how = "not needed: the profile turns auth off"
             lines.append(f"  {k:<{width}}  {MASK}  ({how})")
             continue
         origin = src.get(k, "")

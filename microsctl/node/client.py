@@ -1,4 +1,11 @@
-"""Client for the micrOS socket shell: one-shot commands, or an interactive session."""
+"""Client for the micrOS socket shell: one-shot commands, or an interactive session.
+
+A node with auth on greets with "Auth: hmac-sha256 <nonce>"; Shell answers with
+"auth <HMAC-SHA256(authkey, nonce)>", the key taken from the secrets layer
+(MICROS_AUTHKEY or the secrets file, microsctl.flashing.profiles), never asked
+for and never printed (docs/security.md)."""
+import hashlib
+import hmac
 import re
 import select
 import signal
@@ -10,10 +17,22 @@ from microsctl import MicrosError
 # The prompt closes every reply: "<devfid> $ " or "[configure] <devfid> $ ".
 PROMPT = re.compile(r"(?:\A|\n)((?:\[configure\] )?[^\n]* \$ )\Z")
 ERROR = "Error: "
+CHALLENGE = re.compile(r"^Auth: hmac-sha256 ([0-9a-f]{32})$", re.M)
+
+
+class AuthError(MicrosError):
+    """The node's shell refused us: no key here, a wrong key, or a lockout after failures."""
+
+
+def answer(key, nonce):
+    """The response to a node's challenge: hex HMAC-SHA256 of the nonce's text under the key."""
+    return hmac.new(key.encode(), nonce.encode(), hashlib.sha256).hexdigest()
 
 
 class Shell:
-    def __init__(self, port, host="127.0.0.1", timeout=10.0):
+    """key: the shell key; None looks it up in the secrets layer when the node asks for one."""
+
+    def __init__(self, port, host="127.0.0.1", timeout=10.0, key=None):
         self.addr = (host, port)
         try:
             self.sock = socket.create_connection(self.addr, timeout)
@@ -23,7 +42,33 @@ class Shell:
         self.prompt = ""
         self.closed = False
         self.pending = b""  # received while nobody asked (interactive idle time)
-        self._read_reply()
+        self.authenticated = False
+        m = CHALLENGE.search(self._read_reply())
+        if m:
+            try:
+                self._auth(m.group(1), key)
+            except MicrosError:
+                self.close()
+                raise
+
+    def _auth(self, nonce, key):
+        host, port = self.addr
+        if key is None:
+            from microsctl.flashing import profiles
+
+            key = profiles.authkey()
+        if not key:
+            raise AuthError(f"the node at {host}:{port} asks for its shell key: set MICROS_AUTHKEY "
+                            "or add authkey to secrets.json (the key it was flashed with)")
+        reply = self.cmd("auth " + answer(key, nonce))
+        if reply == "Authenticated":
+            self.authenticated = True
+            return
+        if "locked" in reply:
+            raise AuthError(f"the node at {host}:{port} refuses to authenticate for now "
+                            f"({reply.splitlines()[0][len(ERROR):]}); wait and retry")
+        raise AuthError(f"the node at {host}:{port} refused the shell key: set MICROS_AUTHKEY or authkey "
+                        "in secrets.json to the key the node was flashed with")
 
     def gone(self):
         """The one line for a connection the node closed or reset."""

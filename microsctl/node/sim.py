@@ -125,6 +125,9 @@ class SimNode:
             cfg = profiles.config(profile, sets)
         if port is not None:
             cfg["socport"] = schema.validate("socport", _port(port))
+        key = profiles.authkey(profile)  # the shell key from the secrets layer: auth on, as flashed
+        if key:
+            cfg["authkey"] = key
         if fresh and self.fs.exists():
             shutil.rmtree(self.fs)
         self.fs.mkdir(parents=True, exist_ok=True)

@@ -33,3 +33,10 @@ def edge(pin, level):
 
     machine.edge(lp.pin(pin), 1 if level else 0)
     return "edge %s %d" % (pin, level)
+
+
+def modules():
+    # what is loaded now: tests check that a feature that is off costs no module
+    import sys
+
+    return sorted(sys.modules)
