@@ -464,3 +464,21 @@ def test_sim_task_serves_on_the_given_address():
         shutil.rmtree(SIM_ROOT / name, ignore_errors=True)
     assert f"invoke shell --port {port} --host 127.0.0.31" in out
     assert proc.returncode == 0, out
+
+
+def test_status_of_a_node_with_our_shell_auth(make_node, monkeypatch, tmp_path):
+    """A node with auth on (issue 10: HMAC challenge, micros/auth.py): without the key the row says
+    auth failed and still names the node; with MICROS_AUTHKEY it is online with its figures."""
+    from microsctl.flashing import profiles
+    from microsctl.fleet import status
+
+    monkeypatch.setattr(profiles, "SECRETS_FILE", tmp_path / "no-secrets.json")
+    for k in ("MICROS_SECRETS", "MICROS_AUTHKEY"):
+        monkeypatch.delenv(k, raising=False)
+    n = make_node(name="keyed", sets=["authkey=fleet-key-0001", "devfid=keyed01"])
+    target = {"uid": None, "fuid": None, "host": "127.0.0.1", "port": n.port}
+    row = asyncio.run(status.node_status(dict(target)))
+    assert row["status"] == "auth failed" and row["fuid"] == "keyed01" and row["memfree"] is None
+    monkeypatch.setenv("MICROS_AUTHKEY", "fleet-key-0001")
+    row = asyncio.run(status.node_status(dict(target)))
+    assert row["status"] == "online" and row["fuid"] == "keyed01" and row["memfree"] > 0

@@ -1,14 +1,16 @@
 """The shell client in asyncio, for talking to many nodes at once.
 
 Speaks what microsctl.node.client.Shell speaks (one line a command, every reply
-closed by the prompt), plus the password prompt of the original micrOS (v3.3:
-`[password] <devfid> $ `, first line the password, `AuthOk` or `AuthFailed` and
-`Bye!`), so a node with authentication on is told apart from one that is down.
+closed by the prompt, our HMAC challenge answered with the key from the secrets
+layer), plus the password prompt of the original micrOS (v3.3: `[password] <devfid> $ `,
+first line the password, `AuthOk` or `AuthFailed` and `Bye!`), so a node with
+authentication on is told apart from one that is down.
 """
 import asyncio
 import re
 
 from microsctl import MicrosError
+from microsctl.node.client import CHALLENGE, answer
 
 PROMPT = re.compile(r"(?:\A|\n)((?:\[(?:configure|password)\] )?[^\n]* \$ )\Z")
 PASSWORD = "[password] "
@@ -29,7 +31,8 @@ class AuthFailed(MicrosError):
 
     @property
     def fuid(self):
-        return self.prompt[len(PASSWORD):].rsplit(" $", 1)[0] or None
+        prompt = self.prompt[len(PASSWORD):] if self.prompt.startswith(PASSWORD) else self.prompt
+        return prompt.rsplit(" $", 1)[0] or None
 
 
 class AsyncShell:
@@ -51,13 +54,29 @@ class AsyncShell:
             raise Offline(f"no micrOS shell at {host}:{port} ({why})") from err
         sh = cls(host, port, r, w, timeout)
         try:
-            await sh._read_reply()
-            if sh.prompt.startswith(PASSWORD):
+            greeting = await sh._read_reply()
+            m = CHALLENGE.search(greeting)
+            if m:
+                await sh._answer(m.group(1), password)
+            elif sh.prompt.startswith(PASSWORD):
                 await sh._login(password)
         except BaseException:
             await sh.close()
             raise
         return sh
+
+    async def _answer(self, nonce, key):
+        """Our challenge-response (docs/security.md); key None: the secrets layer's."""
+        if key is None:
+            from microsctl.flashing import profiles
+
+            key = profiles.authkey()
+        if not key:
+            raise AuthFailed(f"the node at {self.host}:{self.port} asks for its shell key and none is known "
+                             "(set MICROS_AUTHKEY or authkey in secrets.json)", self.prompt)
+        reply = await self.cmd("auth " + answer(key, nonce))
+        if reply != "Authenticated":
+            raise AuthFailed(f"the node at {self.host}:{self.port} refused the shell key", self.prompt)
 
     async def _login(self, password):
         if password is None:
