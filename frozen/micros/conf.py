@@ -46,6 +46,7 @@ hwuid s n/a 4 0 32
 devip s n/a 1 0 15
 boostmd b True 1 0 1
 pinmap s n/a 1 0 256
+version s n/a 4 0 16
 """
 
 _vals = []  # the values, in SCHEMA order: a list costs far less than a dict
@@ -135,6 +136,7 @@ def load():
             raise ValueError
     except OSError:
         notes.append("config: no %s, using defaults" % _FILE)
+        _version()
         save()
         return notes
     except (ValueError, MemoryError):
@@ -143,6 +145,7 @@ def load():
             os.rename(_FILE, _FILE + ".bad")
         except OSError:
             pass
+        _version()
         save()
         return notes
     for key in data:
@@ -150,7 +153,16 @@ def load():
             _vals[_index(key)] = _check(spec(key), data[key])
         except ConfError as e:
             notes.append("config: ignored %s" % e)
+    _version()
     return notes
+
+
+def _version():
+    # read-only `version`, as the original's node_config.json had: the firmware's,
+    # whatever an older file says
+    from micros import VERSION
+
+    _vals[_index("version")] = VERSION
 
 
 def _index(key):

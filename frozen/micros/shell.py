@@ -8,6 +8,14 @@ from micros import VERSION, call, conf
 _LINE_MAX = const(1200)  # longest accepted command line, bytes
 MAX_CLIENTS = 3  # the board's micros_board.CLIENTS, set by serve(); 3 fits every chip
 _SWEEP_MS = const(1000)
+# framing of a connection (docs/compatibility.md): unknown until its first
+# newline or its first quiet chunk; then lines, or one command per send() as
+# the original micrOS client sends them (no newline, then it waits for " $")
+_LINES = const(1)
+_SENDS = const(2)
+_FIRST_MS = const(200)  # quiet that makes the first newline-less chunk a command
+_NEXT_MS = const(20)  # the same once the client is known to send that way
+_STEP_MS = const(10)
 
 HOST = "0.0.0.0"  # the virtual board binds 127.0.0.1
 _RX = bytearray(128)  # shared receive chunk; copied out before any await
@@ -113,6 +121,21 @@ def _answer(cl, raw):
         return "Error: %s: %s" % (type(e).__name__, e)
 
 
+async def _quiet(r, ms):
+    """True when nothing (no byte, no close) arrives on r's socket for ms: the
+    bytes held without a newline are then one command, sent whole by one send()
+    (the original micrOS v0.4 socketClient.py). Only partial chunks come here."""
+    import select
+
+    p = select.poll()
+    p.register(r.s, select.POLLIN)
+    for _ in range(ms // _STEP_MS):
+        if p.poll(0):
+            return False
+        await asyncio.sleep_ms(_STEP_MS)
+    return not p.poll(0)
+
+
 async def _serve(r, w):
     cl = [w, asyncio.current_task(), time.ticks_ms(), False, None]
     if len(_clients) >= MAX_CLIENTS:
@@ -123,6 +146,7 @@ async def _serve(r, w):
     _clients.append(cl)
     acc = b""  # the start of a line not yet complete
     skip = False  # dropping the rest of a line that was too long
+    framing = 0  # _LINES or _SENDS once known
     try:
         hi = ""
         if conf.get("auth") and conf.get("authkey") != "n/a":  # micros.auth is loaded only then
@@ -131,9 +155,16 @@ async def _serve(r, w):
             hi = auth.greet(cl)
         await _reply(w, hi + prompt(cl))
         while True:
-            n = await r.readinto(_RX)
-            if not n:
-                break
+            if acc and framing != _LINES and not skip and await _quiet(r, _NEXT_MS if framing else _FIRST_MS):
+                framing = _SENDS
+                _RX[0] = 10  # the held chunk is one command: end it as a line
+                n = 1
+            else:
+                n = await r.readinto(_RX)
+                if not n:
+                    break
+                if not framing and b"\n" in _RX[:n]:
+                    framing = _LINES  # from now on only a newline ends a command
             cl[2] = time.ticks_ms()
             data = acc + _RX[:n] if acc else _RX[:n]
             start = 0
