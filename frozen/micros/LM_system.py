@@ -84,3 +84,60 @@ def info():
         "auth_fails": a.FAILS if a else 0,  # wrong answers to the challenge since boot
         "auth_locked": a.LOCKED if a else 0,  # answers refused during a lockout
     }
+
+
+# --- the original micrOS (v0.4) system functions, by its names ---
+
+
+def gcollect():
+    """Collect garbage, then memfree (the original's name for gccollect)."""
+    gc.collect()
+    return memfree()
+
+
+def clock():
+    """Local date and time (gmttime applied)."""
+    from micros import core
+
+    return "%d.%02d.%02d %02d:%02d:%02d" % core.localtime()[:6]
+
+
+def ntp():
+    """Set the clock from NTP now."""
+    from micros import net
+
+    if not net.ntp():
+        raise OSError("NTP failed: is the node online?")
+    return clock()
+
+
+def module(unload=None):
+    """The Load Modules in RAM; unload=<name> drops one."""
+    import sys
+    from micros import call
+
+    if unload is not None:
+        for full in ("micros.LM_%s" % unload, "LM_%s" % unload):
+            call.unload(full)
+        gc.collect()
+    return [m.split("LM_", 1)[1] for m in sys.modules if "LM_" in m]
+
+
+def cachedump():
+    """The LM state caches (light, dimmer, switch, neopixel)."""
+    from micros import conf
+
+    c = conf.get("lmcache")
+    return {} if c == "n/a" else dict(i.split(":", 1) for i in c.split(";") if i)
+
+
+def ifmode():
+    """The network mode: STA or AP."""
+    from micros import conf
+
+    return conf.get("nwmd")
+
+
+def help():
+    return ("memfree", "gccollect", "gcollect", "reboot", "wifirssi", "heartbeat", "time", "info",
+            "clock", "ntp", "module unload=None", "cachedump", "ifmode")

@@ -47,6 +47,7 @@ devip s n/a 1 0 15
 boostmd b True 1 0 1
 pinmap s n/a 1 0 256
 version s n/a 4 0 16
+lmcache s n/a 4 0 256
 """
 
 _vals = []  # the values, in SCHEMA order: a list costs far less than a dict

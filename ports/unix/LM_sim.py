@@ -40,3 +40,69 @@ def modules():
     import sys
 
     return sorted(sys.modules)
+
+
+# --- devices wired to the virtual board (ports/unix/devices.py) ---
+
+
+def distance(pin, mm):
+    """HC-SR04 on echo `pin`: the obstacle at mm; mm < 0: nothing in range."""
+    import devices
+    from micros import pins as lp
+
+    g = lp.pin(pin)
+    if int(mm) < 0:
+        devices.DISTANCE.pop(g, None)
+    else:
+        devices.DISTANCE[g] = int(mm)
+    return "distance %s %d" % (pin, mm)
+
+
+def adc(pin, u16):
+    from micros import pins as lp
+
+    machine.ADC.VALUES[lp.pin(pin)] = int(u16)
+    return "adc %s %d" % (pin, u16)
+
+
+def dht(pin, temp, hum):
+    import devices
+    from micros import pins as lp
+
+    devices.DHT[lp.pin(pin)] = (temp, hum)
+    return "dht %s %s %s" % (pin, temp, hum)
+
+
+def pixels(pin):
+    import devices
+    from micros import pins as lp
+
+    return devices.PIXELS.get(lp.pin(pin), [])
+
+
+def touch(gpio, value):
+    import devices
+
+    devices.TOUCH[int(gpio)] = int(value)
+    return "touch %d %d" % (gpio, value)
+
+
+def temp_f(value):
+    import devices
+
+    devices.TEMP_F[0] = int(value)
+    return "temp %d F" % value
+
+
+def oled_png(path):
+    """The SSD1306's panel as a PNG file (path on the host)."""
+    import devices
+
+    return devices.I2C[0x3C].png(path)
+
+
+def oled_state():
+    import devices
+
+    d = devices.I2C[0x3C]
+    return {"on": d.on, "inverted": d.inverted, "frames": d.frames}

@@ -1,0 +1,133 @@
+# Virtual board: the devices wired to the pins, as tests set and read them
+# (through LM_sim over the shell, or directly): HC-SR04, DHT22, NeoPixel
+# strips, an SSD1306 OLED on I2C, the ESP32's temperature and touch pads.
+import machine
+
+DISTANCE = {}  # echo gpio -> mm to the obstacle (HC-SR04); missing: nothing in range
+TOUCH = {}  # touch gpio -> reading
+TEMP_F = [128]  # esp32.raw_temperature(): Fahrenheit, as the ESP32 reports it
+DHT = {}  # gpio -> (temperature C, humidity %)
+PIXELS = {}  # gpio -> list of (r, g, b) as last written to the strip
+I2C = {}  # address -> device model
+
+
+def pulse(gpio, level, timeout_us):
+    # the HC-SR04 answers a trigger with an echo pulse of 2 * distance / 0.3432 mm/us
+    mm = DISTANCE.get(gpio)
+    if mm is None or level != 1:
+        return -1
+    us = (mm * 582 + 50) // 100
+    return us if us < timeout_us else -2
+
+
+class SSD1306:
+    """Decodes the I2C stream of an SSD1306 (datasheet section 8.1.5: a control
+    byte, Co and D/C#, before commands or data; section 9: commands) into its
+    128x64 GDDRAM, horizontal addressing mode."""
+
+    _ARGS = {0x20: 1, 0x21: 2, 0x22: 2, 0x81: 1, 0x8D: 1, 0xA8: 1, 0xD3: 1, 0xD5: 1, 0xD9: 1, 0xDA: 1, 0xDB: 1}
+
+    def __init__(self):
+        self.ram = bytearray(1024)
+        self.on = False
+        self.inverted = False
+        self.contrast = 0x7F
+        self.col = [0, 0, 127]  # pointer, start, end
+        self.page = [0, 0, 7]
+        self.pending = []  # a command waiting for its argument bytes
+        self.frames = 0
+
+    def write(self, b):
+        i = 0
+        while i < len(b):
+            ctrl = b[i]
+            i += 1
+            if ctrl & 0x40:  # D/C# = 1: data
+                if ctrl & 0x80:  # Co = 1: one data byte, then a control byte
+                    self._data(b[i : i + 1])
+                    i += 1
+                else:  # Co = 0: only data follows
+                    self._data(b[i:])
+                    return
+            elif ctrl & 0x80:  # one command byte, then a control byte
+                self._cmd(b[i])
+                i += 1
+            else:  # only command bytes follow
+                for c in b[i:]:
+                    self._cmd(c)
+                return
+
+    def _cmd(self, c):
+        if self.pending:
+            self.pending.append(c)
+            op = self.pending[0]
+            if len(self.pending) - 1 < self._ARGS[op]:
+                return
+            a = self.pending[1:]
+            self.pending = []
+            if op == 0x21:
+                self.col = [a[0], a[0], a[1]]
+            elif op == 0x22:
+                self.page = [a[0], a[0], a[1]]
+            elif op == 0x81:
+                self.contrast = a[0]
+            return
+        if c in self._ARGS:
+            self.pending = [c]
+        elif c in (0xAE, 0xAF):
+            self.on = c == 0xAF
+        elif c in (0xA6, 0xA7):
+            self.inverted = c == 0xA7
+
+    def _data(self, d):
+        for v in d:
+            self.ram[self.page[0] * 128 + self.col[0]] = v
+            if self.col[0] < self.col[2]:
+                self.col[0] += 1
+            else:
+                self.col[0] = self.col[1]
+                self.page[0] = self.page[0] + 1 if self.page[0] < self.page[2] else self.page[1]
+                if self.page[0] == self.page[1]:
+                    self.frames += 1
+
+    def pixel(self, x, y):
+        """What the panel shows at x, y: 1 lit (inversion and power applied)."""
+        if not self.on:
+            return 0
+        v = (self.ram[(y >> 3) * 128 + x] >> (y & 7)) & 1
+        return v ^ 1 if self.inverted else v
+
+    def png(self, path):
+        """The panel as a 128x64 greyscale PNG (lit pixels white)."""
+        import binascii
+        import struct
+
+        raw = bytearray()
+        for y in range(64):
+            raw.append(0)  # filter: none
+            for x in range(128):
+                raw.append(255 if self.pixel(x, y) else 0)
+        # zlib stream of stored deflate blocks (RFC 1950/1951: the unix port's
+        # deflate module only decompresses), adler-32 at the end
+        z = bytearray(b"\x78\x01")
+        for i in range(0, len(raw), 65535):
+            part = raw[i : i + 65535]
+            z += struct.pack("<BHH", 1 if i + 65535 >= len(raw) else 0, len(part), len(part) ^ 0xFFFF) + part
+        a, b = 1, 0
+        for v in raw:
+            a = (a + v) % 65521
+            b = (b + a) % 65521
+        z += struct.pack(">I", (b << 16) | a)
+
+        def chunk(kind, data):
+            return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", binascii.crc32(kind + data))
+
+        with open(path, "wb") as f:
+            f.write(b"\x89PNG\r\n\x1a\n")
+            f.write(chunk(b"IHDR", struct.pack(">IIBBBBB", 128, 64, 8, 0, 0, 0, 0)))
+            f.write(chunk(b"IDAT", bytes(z)))
+            f.write(chunk(b"IEND", b""))
+        return path
+
+
+I2C[0x3C] = SSD1306()
