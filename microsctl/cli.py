@@ -328,6 +328,16 @@ def fetch(c, board=None, version=None, index=None):
     print(f"{entry['board']} {entry['version']}: {path}")
 
 
+@task
+@user_errors
+def lm_manual(c):
+    """Write the Load Module manual from the sources: sfuncman.json and docs/load-modules.md."""
+    from microsctl.firmware import lmdoc
+
+    for path in lmdoc.write():
+        print(f"wrote {path}")
+
+
 ns = Collection(sim, shell, bench)
 ns.add_task(profiles)
 ns.add_task(flash)
@@ -477,3 +487,4 @@ ns.add_task(scan)
 ns.add_task(status)
 ns.add_task(backup)
 ns.add_task(restore)
+ns.add_task(lm_manual)

@@ -52,4 +52,5 @@ def measure():
 
 
 def help():
+    """This module's functions, as they are called."""
     return ("dht_measure", "getMQ135GasPPM temperature humidity", "measure")

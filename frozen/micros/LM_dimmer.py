@@ -58,4 +58,5 @@ def state():
 
 
 def help():
-    return ("set_value value=<0-1000>", "toggle state=None", "dimmer_cache_load_n_init cache=None", "state")
+    """This module's functions, as they are called."""
+    return ("set_value value=None", "toggle state=None", "dimmer_cache_load_n_init cache=None", "state")

@@ -44,4 +44,5 @@ def deinit():
 
 
 def help():
+    """This module's functions, as they are called."""
     return ("distance_mm", "distance_cm", "deinit")

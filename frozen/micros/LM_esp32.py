@@ -1,12 +1,9 @@
 # Load Module (original micrOS): the ESP32's own sensors. ESP32 boards only.
-import sys
-
-
 def _chip():
-    if sys.platform != "esp32":
-        raise OSError("esp32: ESP32 boards only (this is %s)" % sys.platform)
-    import esp32
-
+    try:
+        import esp32
+    except ImportError:
+        raise OSError("esp32: ESP32 boards only") from None
     return esp32
 
 
@@ -36,4 +33,5 @@ def touchpin14():
 
 
 def help():
+    """This module's functions, as they are called."""
     return ("hall", "intemp", "touchpin14")

@@ -47,6 +47,7 @@ def RGB(r=0, g=0, b=0):
 
 
 def RGB_deinit():
+    """Stop the RGB LED's PWM."""
     _off("pwm_1", "pwm_2", "pwm_3")
     return "RGB OFF"
 
@@ -62,5 +63,11 @@ def Servo(angle=90):
 
 
 def Servo_deinit():
+    """Stop the servo's pulses."""
     _off("pwm_0")
     return "SERVO OFF"
+
+
+def help():
+    """This module's functions, as they are called."""
+    return ("RGB r=0 g=0 b=0", "RGB_deinit", "Servo angle=90", "Servo_deinit")

@@ -72,5 +72,5 @@ def state():
 
 
 def help():
-    return ("rgb r=<0-1000> g=<0-1000> b=<0-1000>", "toggle state=None",
-            "rgb_cache_load_n_init cache=None", "state")
+    """This module's functions, as they are called."""
+    return ("rgb r=None g=None b=None", "toggle state=None", "rgb_cache_load_n_init cache=None", "state")

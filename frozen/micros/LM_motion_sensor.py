@@ -39,4 +39,5 @@ def PIR_deinit():
 
 
 def help():
+    """This module's functions, as they are called."""
     return ("get_PIR_state", "PIR_deinit")

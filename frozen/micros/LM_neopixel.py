@@ -76,5 +76,6 @@ def neopixel_cache_load_n_init(ledcnt=24, cache=None):
 
 
 def help():
-    return ("neopixel r=<0-255> g=<0-255> b=<0-255>", "segment s r g b", "toggle state=None",
+    """This module's functions, as they are called."""
+    return ("neopixel r=None g=None b=None", "segment s r=None g=None b=None", "toggle state=None",
             "neopixel_cache_load_n_init ledcnt=24 cache=None")

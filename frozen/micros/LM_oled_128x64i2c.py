@@ -75,5 +75,6 @@ def poweroff():
 
 
 def help():
-    return ("text intext=<text> posx=0 posy=0 show=True", "invert", "clean state=0 show=True",
+    """This module's functions, as they are called."""
+    return ("text intext='<text>' posx=0 posy=0 show=True", "invert", "clean state=0 show=True",
             "draw_line sx sy ex ey state=1", "draw_rect sx sy ex ey state=1", "show", "poweron", "poweroff")

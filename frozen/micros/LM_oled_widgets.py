@@ -39,4 +39,5 @@ def toggle_invert():
 
 
 def help():
+    """This module's functions, as they are called."""
     return ("simple_page", "show_debug_page", "toggle_invert")

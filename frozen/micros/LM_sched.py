@@ -74,3 +74,8 @@ def now():
     from micros import conf
 
     return _when(int(time.time()) + conf.get("gmttime") * 3600)
+
+
+def help():
+    """This module's functions, as they are called."""
+    return ("status", "tasks", "tick", "now")

@@ -61,4 +61,5 @@ def Servo2_deinit():
 
 
 def help():
-    return ("Servo duty=<40-115>", "Servo_demo", "Servo_deinit", "Servo2 duty=<40-115>", "Servo2_deinit")
+    """This module's functions, as they are called."""
+    return ("Servo duty=100", "Servo_demo", "Servo_deinit", "Servo2 duty=100", "Servo2_deinit")

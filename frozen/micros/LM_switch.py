@@ -51,4 +51,5 @@ def state():
 
 
 def help():
-    return ("set_state state=<0,1>", "toggle", "switch_cache_load_n_init cache=None", "state")
+    """This module's functions, as they are called."""
+    return ("set_state state=None", "toggle", "switch_cache_load_n_init cache=None", "state")

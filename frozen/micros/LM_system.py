@@ -5,22 +5,26 @@ import time as _time
 
 
 def memfree():
+    """CPU frequency and free heap (no collection first)."""
     # as the original: what the GC has free now, without collecting (gccollect does)
     return "CPU[Hz]: %d\nGC MemFree[byte]: %d" % (machine.freq(), gc.mem_free())
 
 
 def gccollect():
+    """Collect garbage, then memfree."""
     gc.collect()
     return memfree()
 
 
 def reboot():
+    """Restart the node."""
     from micros import core
 
     core.reboot()
 
 
 def wifirssi():
+    """WiFi signal strength of the STA connection."""
     import network
 
     sta = network.WLAN(network.STA_IF)
@@ -30,6 +34,7 @@ def wifirssi():
 
 
 def heartbeat():
+    """Blink the builtin LED once."""
     from micros import pins
 
     try:
@@ -44,6 +49,7 @@ def heartbeat():
 
 
 def time():
+    """Local date and time, and whether the clock was set."""
     from micros import core
 
     t = core.localtime()
@@ -63,6 +69,7 @@ def _rssi():
 
 
 def info():
+    """The node's facts: version, platform, names, network, uptime, heap."""
     # everything `invoke status` shows, in one call: `system info >json` is one JSON object
     from micros import VERSION, conf, core
     import sys
@@ -139,5 +146,6 @@ def ifmode():
 
 
 def help():
-    return ("memfree", "gccollect", "gcollect", "reboot", "wifirssi", "heartbeat", "time", "info",
-            "clock", "ntp", "module unload=None", "cachedump", "ifmode")
+    """This module's functions, as they are called."""
+    return ("memfree", "gccollect", "reboot", "wifirssi", "heartbeat", "time", "info", "gcollect", "clock",
+            "ntp", "module unload=None", "cachedump", "ifmode")

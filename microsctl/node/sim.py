@@ -54,7 +54,8 @@ def write_config(path, cfg):
 
 # The virtual board's own modules (its "C drivers"), as .mpy: compiled from .py
 # on the node they would cost the compiler's RAM, which a board never spends.
-PORT_MODULES = ("chip", "machine", "network", "ntptime", "time", "webrepl", "LM_sim", "flashdev")
+PORT_MODULES = ("chip", "machine", "network", "ntptime", "time", "webrepl", "LM_sim", "flashdev",
+                "devices", "dht", "neopixel", "esp32")
 
 
 def port_mpy():

@@ -98,35 +98,34 @@ class SSD1306:
         return v ^ 1 if self.inverted else v
 
     def png(self, path):
-        """The panel as a 128x64 greyscale PNG (lit pixels white)."""
+        """The panel as a 128x64 greyscale PNG (lit pixels white), written row by
+        row: one zlib stream of a single stored deflate block (RFC 1950/1951; the
+        unix port's deflate module only decompresses), so the node's small heap
+        never holds the whole image."""
         import binascii
         import struct
 
-        raw = bytearray()
-        for y in range(64):
-            raw.append(0)  # filter: none
-            for x in range(128):
-                raw.append(255 if self.pixel(x, y) else 0)
-        # zlib stream of stored deflate blocks (RFC 1950/1951: the unix port's
-        # deflate module only decompresses), adler-32 at the end
-        z = bytearray(b"\x78\x01")
-        for i in range(0, len(raw), 65535):
-            part = raw[i : i + 65535]
-            z += struct.pack("<BHH", 1 if i + 65535 >= len(raw) else 0, len(part), len(part) ^ 0xFFFF) + part
-        a, b = 1, 0
-        for v in raw:
-            a = (a + v) % 65521
-            b = (b + a) % 65521
-        z += struct.pack(">I", (b << 16) | a)
-
-        def chunk(kind, data):
-            return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", binascii.crc32(kind + data))
-
+        n = 64 * 129  # rows of a filter byte and 128 pixels
+        row = bytearray(129)
         with open(path, "wb") as f:
             f.write(b"\x89PNG\r\n\x1a\n")
-            f.write(chunk(b"IHDR", struct.pack(">IIBBBBB", 128, 64, 8, 0, 0, 0, 0)))
-            f.write(chunk(b"IDAT", bytes(z)))
-            f.write(chunk(b"IEND", b""))
+            ihdr = b"IHDR" + struct.pack(">IIBBBBB", 128, 64, 8, 0, 0, 0, 0)
+            f.write(struct.pack(">I", 13) + ihdr + struct.pack(">I", binascii.crc32(ihdr)))
+            head = b"IDAT\x78\x01" + struct.pack("<BHH", 1, n, n ^ 0xFFFF)
+            f.write(struct.pack(">I", len(head) - 4 + n + 4) + head)
+            crc = binascii.crc32(head)
+            s1, s2 = 1, 0  # adler-32
+            for y in range(64):
+                for x in range(128):
+                    row[x + 1] = 255 if self.pixel(x, y) else 0
+                for v in row:
+                    s1 = (s1 + v) % 65521
+                    s2 = (s2 + s1) % 65521
+                crc = binascii.crc32(row, crc)
+                f.write(row)
+            tail = struct.pack(">I", (s2 << 16) | s1)
+            f.write(tail + struct.pack(">I", binascii.crc32(tail, crc)))
+            f.write(struct.pack(">I", 0) + b"IEND" + struct.pack(">I", binascii.crc32(b"IEND")))
         return path
 
 
