@@ -2,7 +2,8 @@
 # The ESP32 port manifest already freezes asyncio.
 include("$(PORT_DIR)/boards/manifest.py")
 
-include("$(MICROS_DIR)/frozen/micros")
+# the core and every Load Module of the original micrOS (issue 12)
+include("$(MICROS_DIR)/frozen/micros", lms=True)
 
 # The board's own facts for the core (pins, shell clients): micros_board.py here.
 module("micros_board.py", opt=3)

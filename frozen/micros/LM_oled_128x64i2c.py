@@ -1,6 +1,49 @@
 # Load Module (original micrOS): a 128x64 SSD1306 OLED on the I2C pins
-# (i2c_sda, i2c_scl), drawn through micros.ssd1306 (framebuf). Its 1 KB frame
-# buffer is made on first use only.
+# (i2c_sda, i2c_scl), with its own small driver written from the controller's
+# datasheet (command table, section 9): framebuf draws, and a frame is sent whole
+# in horizontal addressing mode, one I2C write after the data prefix. Its 1 KB
+# frame buffer is made on first use only.
+import framebuf
+from micropython import const
+
+_ADDR = const(0x3C)
+_W = const(128)
+_H = const(64)
+# power-up: off, horizontal addressing, start line 0, column 127 at SEG0, 64 MUX,
+# COM scan remapped, offset 0, alternative COM pins, clock, precharge, VCOMH,
+# contrast, follow RAM, not inverted, charge pump on, display on
+_INIT = b"\xae\x20\x00\x40\xa1\xa8\x3f\xc8\xd3\x00\xda\x12\xd5\x80\xd9\xf1\xdb\x30\x81\xff\xa4\xa6\x8d\x14\xaf"
+_WINDOW = b"\x21\x00\x7f\x22\x00\x07"  # columns 0..127, pages 0..7
+
+
+class _SSD1306(framebuf.FrameBuffer):
+    def __init__(self, i2c, addr=_ADDR):
+        self.i2c = i2c
+        self.addr = addr
+        self.buf = bytearray(_W * _H // 8)
+        self._cmd = bytearray(2)  # control byte 0x80 (one command byte follows), command
+        self._cmd[0] = 0x80
+        super().__init__(self.buf, _W, _H, framebuf.MONO_VLSB)
+        self.cmds(_INIT)
+
+    def cmds(self, seq):
+        for c in seq:
+            self._cmd[1] = c
+            self.i2c.writeto(self.addr, self._cmd)
+
+    def show(self):
+        self.cmds(_WINDOW)
+        self.i2c.writevto(self.addr, (b"\x40", self.buf))  # 0x40: display data follows
+
+    def poweroff(self):
+        self.cmds(b"\xae")
+
+    def poweron(self):
+        self.cmds(b"\xaf")
+
+    def invert(self, on):
+        self.cmds(b"\xa7" if on else b"\xa6")
+
 _oled = []
 _inv = [0]
 
@@ -8,10 +51,10 @@ _inv = [0]
 def _d():
     if not _oled:
         from machine import Pin, SoftI2C
-        from micros import pins, ssd1306
+        from micros import pins
 
         i2c = SoftI2C(scl=Pin(pins.pin("i2c_scl")), sda=Pin(pins.pin("i2c_sda")), freq=400000)
-        _oled.append(ssd1306.SSD1306(i2c))
+        _oled.append(_SSD1306(i2c))
     return _oled[0]
 
 

@@ -21,7 +21,22 @@ package(
 )
 package(
     "micros",
-    files=["__init__.py", "boot.py", "pins.py", "net.py", "pled.py", "LM_system.py", "LM_gpio.py", "LM_sched.py"],
+    files=["__init__.py", "boot.py", "pins.py", "net.py", "pled.py", "lmcache.py", "LM_system.py", "LM_gpio.py",
+           "LM_sched.py"],
     base_path="..",
     opt=3,
 )
+# The original micrOS's Load Modules (issue 12), frozen where the board asks for
+# them: include("$(MICROS_DIR)/frozen/micros", lms=True). The ESP32 boards and
+# the sim do; the ESP8266's irom0 has no room, so its filesystem image carries
+# them as .mpy when a profile uses them (docs/load-modules.md).
+options.defaults(lms=False)
+if options.lms:
+    package(
+        "micros",
+        files=["LM_light.py", "LM_dimmer.py", "LM_switch.py", "LM_servo.py", "LM_adc.py", "LM_distance_HCSR04.py",
+               "LM_motion_sensor.py", "LM_neopixel.py", "LM_air.py", "LM_oled_128x64i2c.py", "LM_oled_widgets.py",
+               "LM_esp32.py"],
+        base_path="..",
+        opt=3,
+    )

@@ -179,11 +179,31 @@ def node_files(board, cfg, modules=(), core=None):
         src = profiles.module_source(mod)
         if src is not None:
             files[src.name] = src.read_bytes()
+        elif not core and mod not in frozen_lms(board):
+            files[f"LM_{mod}.mpy"] = lm_mpy(mod)
     for rel, data in (core or {}).items():
         files[f"lib/{rel}"] = data
     if core:  # stock firmware: the board's own module goes with the core, as a build freezes it
         files["lib/micros_board.mpy"] = board_module(board)
     return files
+
+
+def frozen_lms(board):
+    """The Load Modules the board's firmware freezes (its manifest: the ESP8266 leaves
+    the original micrOS's out of irom0)."""
+    from microsctl.firmware import manifest
+
+    return {t[len("micros/LM_"):-3] for t in manifest.for_board(board).targets() if t.startswith("micros/LM_")}
+
+
+def lm_mpy(mod):
+    """A core Load Module the firmware does not freeze, as .mpy for the filesystem (bytecode
+    only: any arch; -O3 as the manifest would freeze it). The node finds it as LM_<mod>."""
+    from microsctl import BUILD, FROZEN
+    from microsctl.firmware.compile import compile_files
+
+    out = compile_files([FROZEN / "micros" / f"LM_{mod}.py"], BUILD / "fs-lms", "", opt=3)
+    return (out / f"LM_{mod}.mpy").read_bytes()
 
 
 def image_for(board, cfg, modules=(), core=None):
