@@ -288,7 +288,10 @@ def forms(quick=False):
         small = {f: smallest_heap(f, trees, tmp, step=4 if quick else 1) for f in FORMS}
         root = wasm_tree(tmp, trees)
         wasm = {f: wasm_measure(f, root) for f in FORMS}
-    return report(unix, small, wasm, img_size, quick)
+        from microsctl.bench import lms
+
+        first_use = lms.measure(Path(tmp) / "lms", code=trees["mpy"])
+    return report(unix, small, wasm, img_size, quick) + "\n" + "\n".join(lms.report(first_use))
 
 
 def _core(unix, form):
