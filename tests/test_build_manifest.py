@@ -176,4 +176,5 @@ def test_frozen_load_modules_are_the_ones_micros_lists():
     lms = next(ast.literal_eval(n.value) for n in tree.body
                if isinstance(n, ast.Assign) and getattr(n.targets[0], "id", "") == "LMS")
     frozen = manifest.for_board(boards.get("esp32")).targets()
+    lms = lms.split() if isinstance(lms, str) else lms
     assert sorted(t[len("micros/LM_"):-3] for t in frozen if t.startswith("micros/LM_")) == sorted(lms)

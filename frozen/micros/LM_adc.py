@@ -39,4 +39,4 @@ def action_fltr(limit=512, threshold=20):
 
 def help():
     """This module's functions, as they are called."""
-    return ("measure", "action_fltr limit=512 threshold=20")
+    return ("measure\n" "action_fltr limit=512 threshold=20")

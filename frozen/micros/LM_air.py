@@ -53,4 +53,4 @@ def measure():
 
 def help():
     """This module's functions, as they are called."""
-    return ("dht_measure", "getMQ135GasPPM temperature humidity", "measure")
+    return ("dht_measure\n" "getMQ135GasPPM temperature humidity\n" "measure")

@@ -59,4 +59,4 @@ def state():
 
 def help():
     """This module's functions, as they are called."""
-    return ("set_value value=None", "toggle state=None", "dimmer_cache_load_n_init cache=None", "state")
+    return ("set_value value=None\n" "toggle state=None\n" "dimmer_cache_load_n_init cache=None\n" "state")

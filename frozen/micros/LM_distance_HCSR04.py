@@ -45,4 +45,4 @@ def deinit():
 
 def help():
     """This module's functions, as they are called."""
-    return ("distance_mm", "distance_cm", "deinit")
+    return ("distance_mm\n" "distance_cm\n" "deinit")

@@ -34,4 +34,4 @@ def touchpin14():
 
 def help():
     """This module's functions, as they are called."""
-    return ("hall", "intemp", "touchpin14")
+    return ("hall\n" "intemp\n" "touchpin14")

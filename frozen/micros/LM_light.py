@@ -73,4 +73,4 @@ def state():
 
 def help():
     """This module's functions, as they are called."""
-    return ("rgb r=None g=None b=None", "toggle state=None", "rgb_cache_load_n_init cache=None", "state")
+    return ("rgb r=None g=None b=None\n" "toggle state=None\n" "rgb_cache_load_n_init cache=None\n" "state")

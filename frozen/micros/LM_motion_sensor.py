@@ -40,4 +40,4 @@ def PIR_deinit():
 
 def help():
     """This module's functions, as they are called."""
-    return ("get_PIR_state", "PIR_deinit")
+    return ("get_PIR_state\n" "PIR_deinit")

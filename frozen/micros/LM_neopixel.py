@@ -77,5 +77,5 @@ def neopixel_cache_load_n_init(ledcnt=24, cache=None):
 
 def help():
     """This module's functions, as they are called."""
-    return ("neopixel r=None g=None b=None", "segment s r=None g=None b=None", "toggle state=None",
+    return ("neopixel r=None g=None b=None\n" "segment s r=None g=None b=None\n" "toggle state=None\n"
             "neopixel_cache_load_n_init ledcnt=24 cache=None")

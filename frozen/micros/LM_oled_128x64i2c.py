@@ -119,5 +119,6 @@ def poweroff():
 
 def help():
     """This module's functions, as they are called."""
-    return ("text intext='<text>' posx=0 posy=0 show=True", "invert", "clean state=0 show=True",
-            "draw_line sx sy ex ey state=1", "draw_rect sx sy ex ey state=1", "show", "poweron", "poweroff")
+    return ("text intext='<text>' posx=0 posy=0 show=True\n" "invert\n" "clean state=0 show=True\n"
+            "draw_line sx sy ex ey state=1\n" "draw_rect sx sy ex ey state=1\n" "show\n" "poweron\n"
+            "poweroff")

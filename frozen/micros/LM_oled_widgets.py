@@ -40,4 +40,4 @@ def toggle_invert():
 
 def help():
     """This module's functions, as they are called."""
-    return ("simple_page", "show_debug_page", "toggle_invert")
+    return ("simple_page\n" "show_debug_page\n" "toggle_invert")

@@ -78,4 +78,4 @@ def now():
 
 def help():
     """This module's functions, as they are called."""
-    return ("status", "tasks", "tick", "now")
+    return ("status\n" "tasks\n" "tick\n" "now")

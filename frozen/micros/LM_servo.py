@@ -62,4 +62,4 @@ def Servo2_deinit():
 
 def help():
     """This module's functions, as they are called."""
-    return ("Servo duty=100", "Servo_demo", "Servo_deinit", "Servo2 duty=100", "Servo2_deinit")
+    return ("Servo duty=100\n" "Servo_demo\n" "Servo_deinit\n" "Servo2 duty=100\n" "Servo2_deinit")

@@ -52,4 +52,4 @@ def state():
 
 def help():
     """This module's functions, as they are called."""
-    return ("set_state state=None", "toggle", "switch_cache_load_n_init cache=None", "state")
+    return ("set_state state=None\n" "toggle\n" "switch_cache_load_n_init cache=None\n" "state")

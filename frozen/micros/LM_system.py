@@ -93,59 +93,17 @@ def info():
     }
 
 
-# --- the original micrOS (v0.4) system functions, by its names ---
+def __getattr__(name):
+    # the original micrOS v0.4's system functions live in micros.sysmore, imported
+    # on their first call: this module, loaded by every `system` call, stays small
+    if name not in "gcollect clock ntp module cachedump ifmode".split():
+        raise AttributeError(name)
+    from micros import sysmore
 
-
-def gcollect():
-    """Collect garbage, then memfree (the original's name for gccollect)."""
-    gc.collect()
-    return memfree()
-
-
-def clock():
-    """Local date and time (gmttime applied)."""
-    from micros import core
-
-    return "%d.%02d.%02d %02d:%02d:%02d" % core.localtime()[:6]
-
-
-def ntp():
-    """Set the clock from NTP now."""
-    from micros import net
-
-    if not net.ntp():
-        raise OSError("NTP failed: is the node online?")
-    return clock()
-
-
-def module(unload=None):
-    """The Load Modules in RAM; unload=<name> drops one."""
-    import sys
-    from micros import call
-
-    if unload is not None:
-        for full in ("micros.LM_%s" % unload, "LM_%s" % unload):
-            call.unload(full)
-        gc.collect()
-    return [m.split("LM_", 1)[1] for m in sys.modules if "LM_" in m]
-
-
-def cachedump():
-    """The LM state caches (light, dimmer, switch, neopixel)."""
-    from micros import conf
-
-    c = conf.get("lmcache")
-    return {} if c == "n/a" else dict(i.split(":", 1) for i in c.split(";") if i)
-
-
-def ifmode():
-    """The network mode: STA or AP."""
-    from micros import conf
-
-    return conf.get("nwmd")
+    return getattr(sysmore, name)
 
 
 def help():
     """This module's functions, as they are called."""
-    return ("memfree", "gccollect", "reboot", "wifirssi", "heartbeat", "time", "info", "gcollect", "clock",
-            "ntp", "module unload=None", "cachedump", "ifmode")
+    return ("memfree\n" "gccollect\n" "reboot\n" "wifirssi\n" "heartbeat\n" "time\n" "info\n" "gcollect\n"
+            "clock\n" "ntp\n" "module unload=None\n" "cachedump\n" "ifmode")

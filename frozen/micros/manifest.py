@@ -21,7 +21,7 @@ package(
 )
 package(
     "micros",
-    files=["__init__.py", "boot.py", "pins.py", "net.py", "pled.py", "lmcache.py", "LM_system.py", "LM_gpio.py",
+    files=["__init__.py", "boot.py", "pins.py", "net.py", "pled.py", "lmcache.py", "sysmore.py", "LM_system.py", "LM_gpio.py",
            "LM_sched.py"],
     base_path="..",
     opt=3,

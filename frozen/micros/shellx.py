@@ -26,7 +26,7 @@ def help_text():
     from micros import LMS
 
     out = [_HELP]
-    names = list(LMS)
+    names = LMS.split()
     for f in os.listdir():
         if f.startswith("LM_") and (f.endswith(".py") or f.endswith(".mpy")):
             n = f[3 : f.rfind(".")]
@@ -36,9 +36,13 @@ def help_text():
         before = set(sys.modules)
         try:
             m = call.module(name)
-            funcs = sorted(
-                k for k in dir(m) if k[0] != "_" and callable(getattr(m, k)) and not isinstance(getattr(m, k), type)
-            )
+            if hasattr(m, "help"):  # its own list: names in source order, forwarded ones too
+                h = m.help()  # ours: one string of lines; the original's: a tuple
+                funcs = [x.split(" ", 1)[0] for x in (h.split("\n") if isinstance(h, str) else h)]
+            else:
+                funcs = sorted(
+                    k for k in dir(m) if k[0] != "_" and callable(getattr(m, k)) and not isinstance(getattr(m, k), type)
+                )
             out.append("  " + name)
             out.extend("    " + k for k in funcs)
         except call.CallError:  # listed in micros.LMS, not frozen on this board

@@ -12,6 +12,8 @@ from microsctl import ROOT
 
 SOURCES = (ROOT / "frozen" / "micros",)
 JSON = ROOT / "sfuncman.json"
+# functions an LM forwards to a helper module (its module __getattr__), listed under the LM
+MORE = {"system": "sysmore.py"}
 MARKDOWN = ROOT / "docs" / "load-modules.md"
 
 
@@ -32,25 +34,30 @@ def collect(sources=SOURCES):
     out = {}
     for folder in sources:
         for path in sorted(Path(folder).glob("LM_*.py")):
+            name = path.stem[3:]
             tree = ast.parse(path.read_text())
+            if name in MORE:
+                tree.body += ast.parse((path.parent / MORE[name]).read_text()).body
             funcs = []
             for node in tree.body:
                 if isinstance(node, ast.FunctionDef) and not node.name.startswith("_") and node.name != "help":
                     doc = (ast.get_docstring(node) or "").strip().splitlines()
                     sig = signature(node)
                     funcs.append({"name": node.name, "signature": sig, "doc": doc[0] if doc else "", "help": sig})
-            out[path.stem[3:]] = funcs
+            out[name] = funcs
     return out
 
 
 def help_lines(path):
-    """The strings a module's help() returns, read from its source (a tuple literal)."""
+    """The lines a module's help() returns, read from its source (one string literal,
+    lines joined by newlines: one object in RAM, where a tuple would be one per line)."""
     tree = ast.parse(Path(path).read_text())
     for node in tree.body:
         if isinstance(node, ast.FunctionDef) and node.name == "help":
             ret = node.body[-1]
             if isinstance(ret, ast.Return):
-                return list(ast.literal_eval(ret.value))
+                val = ast.literal_eval(ret.value)
+                return val.split("\n") if isinstance(val, str) else list(val)
     return None
 
 

@@ -98,11 +98,11 @@ def oled_png(path):
     """The SSD1306's panel as a PNG file (path on the host)."""
     import devices
 
-    return devices.I2C[0x3C].png(path)
+    return devices.I2C_DEVICES[0x3C].png(path)
 
 
 def oled_state():
     import devices
 
-    d = devices.I2C[0x3C]
+    d = devices.I2C_DEVICES[0x3C]
     return {"on": d.on, "inverted": d.inverted, "frames": d.frames}

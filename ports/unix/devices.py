@@ -1,14 +1,14 @@
 # Virtual board: the devices wired to the pins, as tests set and read them
 # (through LM_sim over the shell, or directly): HC-SR04, DHT22, NeoPixel
 # strips, an SSD1306 OLED on I2C, the ESP32's temperature and touch pads.
-import machine
+import chip
 
 DISTANCE = {}  # echo gpio -> mm to the obstacle (HC-SR04); missing: nothing in range
 TOUCH = {}  # touch gpio -> reading
 TEMP_F = [128]  # esp32.raw_temperature(): Fahrenheit, as the ESP32 reports it
 DHT = {}  # gpio -> (temperature C, humidity %)
 PIXELS = {}  # gpio -> list of (r, g, b) as last written to the strip
-I2C = {}  # address -> device model
+I2C_DEVICES = {}  # address -> device model
 
 
 def pulse(gpio, level, timeout_us):
@@ -129,4 +129,70 @@ class SSD1306:
         return path
 
 
-I2C[0x3C] = SSD1306()
+I2C_DEVICES[0x3C] = SSD1306()
+
+
+# --- the devices' side of `machine` (machine.py forwards these names here) ---
+
+
+class I2C:
+    # the bus with its devices: address -> model (devices.py: an SSD1306 at 0x3C)
+    def __init__(self, id=0, scl=None, sda=None, freq=400000):
+        self.freq = freq
+
+    def scan(self):
+        return sorted(I2C_DEVICES)
+
+    def _dev(self, addr):
+        d = I2C_DEVICES.get(addr)
+        if d is None:
+            raise OSError(19)  # MP_ENODEV: no ACK (extmod/machine_i2c.c)
+        return d
+
+    def writeto(self, addr, buf, stop=True):
+        self._dev(addr).write(bytes(buf))
+        return len(buf)
+
+    def writevto(self, addr, bufs, stop=True):
+        # one transaction: the device sees the buffers as one stream
+        self._dev(addr).write(b"".join(bytes(b) for b in bufs))
+
+
+SoftI2C = I2C
+
+
+class ADC:
+    VALUE = 512
+    ATTN_11DB = 3
+    VALUES = {}  # gpio (or the ESP8266's ADC 0) -> read_u16 value a test set
+
+    def __init__(self, pin, *a, **kw):
+        self.id = pin if isinstance(pin, int) else pin.id
+
+    def atten(self, a):
+        pass
+
+    def read(self):
+        return self.read_u16() >> 6
+
+    def read_u16(self):
+        return ADC.VALUES.get(self.id, ADC.VALUE * 64)
+
+
+def time_pulse_us(pin, level, timeout_us=1000000):
+    # extmod/machine_pulse.c: the length of the next pulse at `level`, -1 when it
+    # did not begin and -2 when it did not end within timeout_us
+    return pulse(pin.id, level, timeout_us)
+
+
+class TouchPad:
+    # esp32/machine_touchpad.c: GPIO 0, 2, 4, 12-15, 27, 32, 33 on the ESP32
+    def __init__(self, pin):
+        if chip.NAME and chip.NAME != "esp32":
+            raise ValueError("TouchPad: ESP32 only in this model")
+        if pin.id not in (0, 2, 4, 12, 13, 14, 15, 27, 32, 33):
+            raise ValueError("invalid pin for touchpad")
+        self.id = pin.id
+
+    def read(self):
+        return TOUCH.get(self.id, 600)

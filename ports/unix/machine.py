@@ -188,73 +188,12 @@ class RTC:
         time.set_time(time.mktime((dt[0], dt[1], dt[2], dt[4], dt[5], dt[6], 0, 0)))
 
 
-class I2C:
-    # the bus with its devices: address -> model (devices.py: an SSD1306 at 0x3C)
-    def __init__(self, id=0, scl=None, sda=None, freq=400000):
-        self.freq = freq
-
-    def scan(self):
+# The devices' side of `machine` (I2C, ADC, time_pulse_us, TouchPad) lives in
+# devices.py and is imported on first use (a module __getattr__, py/mpconfig.h
+# MICROPY_MODULE_GETATTR), so a node that never touches them pays no heap for it.
+def __getattr__(name):
+    if name in ("I2C", "SoftI2C", "ADC", "time_pulse_us", "TouchPad"):
         import devices
 
-        return sorted(devices.I2C)
-
-    def _dev(self, addr):
-        import devices
-
-        d = devices.I2C.get(addr)
-        if d is None:
-            raise OSError(19)  # MP_ENODEV: no ACK (extmod/machine_i2c.c)
-        return d
-
-    def writeto(self, addr, buf, stop=True):
-        self._dev(addr).write(bytes(buf))
-        return len(buf)
-
-    def writevto(self, addr, bufs, stop=True):
-        # one transaction: the device sees the buffers as one stream
-        self._dev(addr).write(b"".join(bytes(b) for b in bufs))
-
-
-SoftI2C = I2C
-
-
-class ADC:
-    VALUE = 512
-    ATTN_11DB = 3
-    VALUES = {}  # gpio (or the ESP8266's ADC 0) -> read_u16 value a test set
-
-    def __init__(self, pin, *a, **kw):
-        self.id = pin if isinstance(pin, int) else pin.id
-
-    def atten(self, a):
-        pass
-
-    def read(self):
-        return self.read_u16() >> 6
-
-    def read_u16(self):
-        return ADC.VALUES.get(self.id, ADC.VALUE * 64)
-
-
-def time_pulse_us(pin, level, timeout_us=1000000):
-    # extmod/machine_pulse.c: the length of the next pulse at `level`, -1 when it
-    # did not begin and -2 when it did not end within timeout_us
-    import devices
-
-    return devices.pulse(pin.id, level, timeout_us)
-
-
-class TouchPad:
-    # esp32/machine_touchpad.c: GPIO 0, 2, 4, 12-15, 27, 32, 33 on the ESP32
-    def __init__(self, pin):
-        import devices
-
-        if chip.NAME and chip.NAME != "esp32":
-            raise ValueError("TouchPad: ESP32 only in this model")
-        if pin.id not in (0, 2, 4, 12, 13, 14, 15, 27, 32, 33):
-            raise ValueError("invalid pin for touchpad")
-        self.id = pin.id
-        self._d = devices
-
-    def read(self):
-        return self._d.TOUCH.get(self.id, 600)
+        return getattr(devices, name)
+    raise AttributeError(name)
