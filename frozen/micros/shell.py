@@ -13,6 +13,7 @@ HOST = "0.0.0.0"  # the virtual board binds 127.0.0.1
 _RX = bytearray(128)  # shared receive chunk; copied out before any await
 _clients = []  # [writer, task, last_ticks, conf_mode, auth]
 _AUTH = const(4)  # cl[_AUTH]: True once the key is proven; the nonce (bytes) until then (micros.auth)
+NOTE = ""  # micros.guard: why safe mode, said to each new client (with auth off; system info says it too)
 
 
 _pc = [-1, "", ""]  # conf.GEN the prompts were made at, prompt, conf-mode prompt
@@ -124,11 +125,11 @@ async def _serve(r, w):
     acc = b""  # the start of a line not yet complete
     skip = False  # dropping the rest of a line that was too long
     try:
-        hi = ""
+        hi = NOTE
         if conf.get("auth") and conf.get("authkey") != "n/a":  # micros.auth is loaded only then
             from micros import auth
 
-            hi = auth.greet(cl)
+            hi = auth.greet(cl)  # nothing about the node before the key is proven
         await _reply(w, hi + prompt(cl))
         while True:
             n = await r.readinto(_RX)
@@ -183,7 +184,7 @@ async def _sweep():
                 cl[1].cancel()
 
 
-async def serve():
+async def serve(port=None):
     global MAX_CLIENTS
     import sys
 
@@ -196,7 +197,7 @@ async def serve():
         del sys.modules["micros_board"]
     except ImportError:
         pass
-    port = conf.get("socport")
+    port = port or conf.get("socport")
     srv = await asyncio.start_server(_serve, HOST, port, backlog=8)
     gc.collect()
     print("micrOS shell on %s:%d, %d B heap free" % (HOST, port, gc.mem_free()))
