@@ -76,7 +76,7 @@ def info():
 
     a = sys.modules.get("micros.auth")  # loaded by the shell only when auth is on
     gc.collect()
-    return {
+    out = {
         "version": VERSION,
         "platform": sys.platform,
         "devfid": conf.get("devfid"),
@@ -91,6 +91,12 @@ def info():
         "auth_fails": a.FAILS if a else 0,  # wrong answers to the challenge since boot
         "auth_locked": a.LOCKED if a else 0,  # answers refused during a lockout
     }
+    if core.WHY:  # why safe mode, or what the boot worked around
+        out["why"] = core.WHY
+    w = sys.modules.get("micros.netwatch")
+    if w:  # the network watch: STA up, or looking for it
+        out["net"] = w.state()
+    return out
 
 
 def __getattr__(name):

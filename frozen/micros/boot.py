@@ -23,10 +23,11 @@ def run():
     except AttributeError:  # ports without hard IRQs (the unix port)
         pass
     _freq()
-    call.run_all(conf.get("boothook"), "boothook")  # before the network, as the original
+    if not core.SAFE:  # safe mode: no boot hook
+        call.run_all(conf.get("boothook"), "boothook")  # before the network, as the original
     from micros import net
 
     try:
-        net.up()
+        core.NET = net.up()[0]
     finally:
         core.drop("net")

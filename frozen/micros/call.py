@@ -123,6 +123,7 @@ def parse(line):
 
 
 _mods = {}  # name -> module, so a call looks its module up once
+USER = True  # False in safe mode: only the frozen Load Modules load
 
 
 def module(name):
@@ -131,7 +132,7 @@ def module(name):
     if m and sys.modules.get(m.__name__) is m:
         return m
     _ident(name, "module")
-    for full in ("micros.LM_" + name, "LM_" + name):
+    for full in ("micros.LM_" + name, "LM_" + name) if USER else ("micros.LM_" + name,):
         try:
             __import__(full)
             m = _mods[name] = sys.modules[full]
@@ -139,7 +140,7 @@ def module(name):
         except ImportError as e:
             if full not in str(e):
                 raise
-    raise CallError("unknown module %s (help lists them)" % name)
+    raise CallError("unknown module %s (help lists them)%s" % (name, "" if USER else "; safe mode: frozen modules only"))
 
 
 def function(mod, func):

@@ -216,8 +216,10 @@ def hook(key):
     ConfError), or None. Imported only when such a key is written."""
     if key == "pinmap":
         return "pins"
-    if key in ("crontasks", "timirqcbf", "extirqcbf"):
+    if key in ("crontasks", "timirqcbf", "extirqcbf", "boothook"):
         return "cron"
+    if key == "socport":
+        return "guard"
     return None
 
 

@@ -3,10 +3,21 @@ import asyncio
 import sys
 import time
 import machine
+from micropython import const
 from micros import call, conf
 
 BOOT_MS = time.ticks_ms()
-SAFE = False  # True when the core failed and only the shell runs
+# The boot-loop guard counts the boots that did not last _UPTIME_S in the RTC's
+# user memory, machine.RTC().memory(): esp8266/machine_rtc.c keeps it in the
+# RTC's RAM, esp32/machine_rtc.c in RTC_NOINIT memory. It survives
+# machine.reset(), a watchdog or a crash, is blank after a power cut, and
+# writing it wears no flash. micrOS owns that memory: a Load Module must not
+# use RTC().memory() itself.
+_LOOPS = const(3)  # boots in a row that ended within _UPTIME_S: the next is safe mode
+_UPTIME_S = const(30)
+SAFE = False  # safe mode: no boot hook, scheduler or user Load Modules (micros.guard)
+WHY = ""  # why safe mode, or what the boot worked around (system info, shell)
+NET = ""  # STA or AP, as the boot brought the network up
 
 
 def localtime(t=None):
@@ -29,18 +40,54 @@ async def _main():
         from micros import pled
 
         pled.start()
-    await shell.serve()
+    try:
+        await shell.serve()
+    except OSError as e:  # socport is taken: the default port, else safe mode
+        from micros import guard
+
+        drop("guard")
+        await guard.fallback(shell, e)
     if not SAFE and (conf.get("timirq") or conf.get("cron") or conf.get("extirq")):
         from micros import sched  # nothing is imported when scheduling is off
 
         sched.start()
+    if NET and conf.get("staessid") not in ("", "your_wifi_name"):
+        _watch()
+    await asyncio.sleep_ms(max(0, _UPTIME_S * 1000 - time.ticks_diff(time.ticks_ms(), BOOT_MS)))
+    _count(0)  # a clean uptime ends a boot loop
     while True:
         await asyncio.sleep(3600)
 
 
-def start():
-    global SAFE
+def _watch():
+    from micros import netwatch  # back to STA when it appears or returns
+
+    netwatch.start(NET)
+
+
+def _count(n):
+    # the boot-loop count in the RTC memory, b"mG" + count; n < 0 reads it
     try:
+        rtc = machine.RTC()
+        if n >= 0:
+            rtc.memory(b"mG" + bytes((min(n, 255),)))
+            return n
+        m = rtc.memory()
+        return m[2] if len(m) == 3 and m[:2] == b"mG" else 0
+    except AttributeError:  # no RTC user memory in this build: no guard
+        return 0
+
+
+def start():
+    global SAFE, WHY
+    n = _count(-1)
+    _count(n + 1)  # this boot, until it lasts _UPTIME_S
+    try:
+        if n >= _LOOPS:
+            from micros import guard
+
+            drop("guard")
+            guard.safe("boot loop: %d resets within %d s of boot (cleared after %d s up)" % (n, _UPTIME_S, _UPTIME_S))
         from micros import boot
 
         try:
@@ -49,6 +96,8 @@ def start():
             drop("boot")
     except Exception as e:
         SAFE = True
+        call.USER = False
+        WHY = "boot failed: %s" % e
         print("micrOS: boot failed, safe mode (shell only):")
         sys.print_exception(e)
     try:

@@ -21,8 +21,8 @@ package(
 )
 package(
     "micros",
-    files=["__init__.py", "boot.py", "pins.py", "net.py", "pled.py", "lmcache.py", "sysmore.py", "LM_system.py", "LM_gpio.py",
-           "LM_sched.py"],
+    files=["__init__.py", "boot.py", "pins.py", "net.py", "pled.py", "lmcache.py", "sysmore.py", "LM_system.py",
+           "LM_gpio.py", "LM_sched.py", "guard.py", "netwatch.py"],
     base_path="..",
     opt=3,
 )

@@ -1,4 +1,5 @@
 # Network from config: STA with fallback to AP, static IP, NTP, hwuid.
+# Imported for the boot, and by micros.netwatch when it reconnects.
 import time
 from micropython import const
 from micros import conf
@@ -26,7 +27,6 @@ def _sta(network, sta):
     if ssid in ("", "your_wifi_name"):
         return None
     sta.active(True)
-    devip = conf.get("devip")
     sta.connect(ssid, conf.get("stapwd"))
     t0 = time.ticks_ms()
     while not sta.isconnected():
@@ -36,6 +36,12 @@ def _sta(network, sta):
             print("net: no STA connection to %s (%s), falling back to AP" % (ssid, why))
             return None
         time.sleep_ms(100)
+    return joined(sta)
+
+
+def joined(sta):
+    """The STA link is up: keep the static address; returns the IP."""
+    devip = conf.get("devip")
     cfg = sta.ifconfig()
     if devip == "n/a":
         conf.set("devip", cfg[0], system=True)  # the first address becomes static

@@ -21,6 +21,7 @@ HOST = "0.0.0.0"  # the virtual board binds 127.0.0.1
 _RX = bytearray(128)  # shared receive chunk; copied out before any await
 _clients = []  # [writer, task, last_ticks, conf_mode, auth]
 _AUTH = const(4)  # cl[_AUTH]: True once the key is proven; the nonce (bytes) until then (micros.auth)
+NOTE = ""  # micros.guard: why safe mode, said to each new client (with auth off; system info says it too)
 
 
 _pc = [-1, "", ""]  # conf.GEN the prompts were made at, prompt, conf-mode prompt
@@ -148,11 +149,11 @@ async def _serve(r, w):
     skip = False  # dropping the rest of a line that was too long
     framing = 0  # _LINES or _SENDS once known
     try:
-        hi = ""
+        hi = NOTE
         if conf.get("auth") and conf.get("authkey") != "n/a":  # micros.auth is loaded only then
             from micros import auth
 
-            hi = auth.greet(cl)
+            hi = auth.greet(cl)  # nothing about the node before the key is proven
         await _reply(w, hi + prompt(cl))
         while True:
             if acc and framing != _LINES and not skip and await _quiet(r, _NEXT_MS if framing else _FIRST_MS):
@@ -214,7 +215,7 @@ async def _sweep():
                 cl[1].cancel()
 
 
-async def serve():
+async def serve(port=None):
     global MAX_CLIENTS
     import sys
 
@@ -227,7 +228,7 @@ async def serve():
         del sys.modules["micros_board"]
     except ImportError:
         pass
-    port = conf.get("socport")
+    port = port or conf.get("socport")
     srv = await asyncio.start_server(_serve, HOST, port, backlog=8)
     gc.collect()
     print("micrOS shell on %s:%d, %d B heap free" % (HOST, port, gc.mem_free()))

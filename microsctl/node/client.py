@@ -43,7 +43,8 @@ class Shell:
         self.closed = False
         self.pending = b""  # received while nobody asked (interactive idle time)
         self.authenticated = False
-        m = CHALLENGE.search(self._read_reply())
+        self.banner = self._read_reply()  # what the node says before its first prompt (safe mode)
+        m = CHALLENGE.search(self.banner)
         if m:
             try:
                 self._auth(m.group(1), key)

@@ -53,7 +53,8 @@ def write_config(path, cfg):
 
 
 # The virtual board's own modules (its "C drivers"), as .mpy: compiled from .py
-# on the node they would cost the compiler's RAM, which a board never spends.
+# on the node they would cost the compiler's RAM, which a board never spends;
+# -O3 (no line-number tables) keeps the RAM of their bytecode small too.
 PORT_MODULES = ("chip", "machine", "network", "ntptime", "time", "webrepl", "LM_sim", "flashdev",
                 "devices", "dht", "neopixel", "esp32")
 
@@ -61,7 +62,7 @@ PORT_MODULES = ("chip", "machine", "network", "ntptime", "time", "webrepl", "LM_
 def port_mpy():
     from microsctl.firmware.compile import compile_files
 
-    return compile_files([PORTS / "unix" / f"{m}.py" for m in PORT_MODULES], BUILD / "sim-port", "ports/unix/")
+    return compile_files([PORTS / "unix" / f"{m}.py" for m in PORT_MODULES], BUILD / "sim-port-O3", "ports/unix/", opt=3)
 
 
 def board_mpy(board):
@@ -222,6 +223,7 @@ class SimNode:
         env["MICROS_SIM_IP"] = self.host
         env["MICROS_SIM_PORTMPY"] = str(port_mpy())
         env["MICROS_SIM_BOARD"] = str(board_mpy(self.board))
+        env["MICROS_SIM_RTCMEM"] = str(self.dir / "rtcmem")  # RTC user memory, kept across resets
         if not self.board.is_virtual:  # the shims behave as this chip's port (ports/unix/chip.py)
             env["MICROS_SIM_CHIP"] = self.board.chip
             env["MICROS_SIM_RTC"] = str(self.dir / "rtc")  # the chip's RTC memory, kept across resets
@@ -232,6 +234,7 @@ class SimNode:
         argv = self.argv()
         show(argv)
         (self.dir / "rtc").unlink(missing_ok=True)  # power-on: the RTC memory is blank
+        (self.dir / "rtcmem").unlink(missing_ok=True)
         while True:
             self.boots += 1
             self.proc = subprocess.Popen(argv, stdout=stdout, stderr=subprocess.STDOUT, env=self.env())

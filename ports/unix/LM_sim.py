@@ -42,6 +42,16 @@ def modules():
     return sorted(sys.modules)
 
 
+def wifi(nets=None):
+    """The networks in reach from now on, as MICROS_SIM_WIFI spells them
+    ("ssid:password[,...]", "" for none); no argument: what is in reach."""
+    import network
+
+    if nets is not None:
+        network.AIR = str(nets)
+    return network.AIR if network.AIR is not None else __import__("os").getenv("MICROS_SIM_WIFI") or ""
+
+
 # --- devices wired to the virtual board (ports/unix/devices.py) ---
 
 

@@ -180,7 +180,26 @@ class Timer:
             self._task = None
 
 
+# RTC user memory: esp8266/machine_rtc.c keeps it in the RTC's RAM (MEM_USER_MAXLEN
+# 492 bytes), esp32/machine_rtc.c in RTC_NOINIT memory (MICROPY_HW_RTC_USER_MEM_MAX
+# 2048): it survives machine.reset() and deep sleep, not a power cut. Here it is
+# the file MICROS_SIM_RTCMEM, which the sim supervisor removes at power-on.
+
+
 class RTC:
+    def memory(self, data=None):
+        path = __import__("os").getenv("MICROS_SIM_RTCMEM") or "/dev/null"
+        if data is None:
+            try:
+                with open(path, "rb") as f:
+                    return f.read()
+            except OSError:  # power-on: empty
+                return b""
+        if len(data) > (492 if chip.PLATFORM == "esp8266" else 2048):
+            raise ValueError("buffer too long")
+        with open(path, "wb") as f:
+            f.write(data)
+
     def datetime(self, dt=None):
         if dt is None:
             t = time.localtime()

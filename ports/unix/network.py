@@ -1,7 +1,11 @@
 # Virtual board: WLAN station and access point. MICROS_SIM_WIFI lists the
 # networks in reach as "ssid:password[@ms][,...]" (@ms: the AP comes in reach
-# that long after connect(), as a router that boots slower than the node);
-# unset, any SSID but the default placeholder connects.
+# that long after the node starts (time._boot), as a router that boots slower
+# than the node); unset, any SSID but the default placeholder connects. A test
+# changes what is in reach at runtime with `sim wifi` (ports/unix/LM_sim.py):
+# a connected STA whose network vanishes loses its link, and the driver keeps
+# retrying until it is back, as esp32/network_wlan.c does (its STA_DISCONNECTED
+# handler calls esp_wifi_connect() again while connect was requested).
 # MICROS_SIM_IP is the station's address (the one the shell binds, see
 # simboot.py), 127.0.0.1 when unset.
 import os
@@ -18,11 +22,12 @@ else:  # esp32/modnetwork.h and modnetwork_globals.h (WIFI_REASON_* of the IDF)
     STAT_NO_AP_FOUND, STAT_WRONG_PASSWORD = 201, 202
 _ATTEMPT_MS = 300  # one association attempt of an impersonated chip
 _ifs = {}
+AIR = None  # set by `sim wifi`: replaces MICROS_SIM_WIFI ("" = nothing in reach)
 
 
 def _nets():
     # {ssid: (password, ms until in reach)}
-    nets = os.getenv("MICROS_SIM_WIFI")
+    nets = os.getenv("MICROS_SIM_WIFI") if AIR is None else AIR
     out = {}
     for n in nets.split(",") if nets else ():
         ssid, _, rest = n.partition(":")
@@ -67,25 +72,36 @@ class WLAN:
     def connect(self, ssid, key=None):
         if not self._active:
             raise OSError("STA is not active")
-        known = _nets() if os.getenv("MICROS_SIM_WIFI") else {ssid: (key, 0)} if ssid != "your_wifi_name" else {}
-        self._net = (ssid, key, known.get(ssid), time.ticks_ms())
+        self._net = (ssid, key, time.ticks_ms())
         self._cfg["essid"] = ssid
-        if not chip.NAME:  # the plain sim: the answer is there at once
-            self._conn = ssid in known and known[ssid][0] == key
-            self._status = STAT_GOT_IP if self._conn else STAT_WRONG_PASSWORD if ssid in known else STAT_NO_AP_FOUND
+        self._conn = False
+        self._status = STAT_CONNECTING
+        self._poll()  # the plain sim: the answer is there at once
 
     def _poll(self):
         # An impersonated chip keeps retrying after a failed attempt and reports the
         # last failure meanwhile (esp32/network_wlan.c: the STA_DISCONNECTED handler
         # calls esp_wifi_connect() again; status() returns WIFI_REASON_NO_AP_FOUND
         # or AUTH_FAIL until connected); the ESP8266 SDK reconnects the same way.
-        if not chip.NAME or self._kind != STA_IF or not getattr(self, "_net", None) or self._conn:
+        # A connected STA whose network left reach loses its link and retries.
+        if self._kind != STA_IF or not getattr(self, "_net", None):
             return
-        ssid, key, net, t0 = self._net
+        ssid, key, t0 = self._net
+        if AIR is None and not os.getenv("MICROS_SIM_WIFI"):  # any SSID but the placeholder
+            net = (key, 0) if ssid != "your_wifi_name" else None
+        else:
+            net = _nets().get(ssid)  # (password, ms from boot until in reach) or None
+        here = net is not None and time.ticks_diff(time.ticks_ms(), time._boot) >= net[1]
+        if self._conn:
+            if not here or net[0] != key:  # beacon timeout: the driver retries
+                self._conn = False
+                self._status = STAT_NO_AP_FOUND
+                self._net = (ssid, key, time.ticks_ms())
+            return
         el = time.ticks_diff(time.ticks_ms(), t0)
-        if el < _ATTEMPT_MS:
+        if chip.NAME and el < _ATTEMPT_MS:
             self._status = STAT_CONNECTING
-        elif net is None or el < net[1]:
+        elif not here:
             self._status = STAT_NO_AP_FOUND
         elif net[0] != key:
             self._status = STAT_WRONG_PASSWORD
