@@ -124,6 +124,7 @@ class Board:
     pins: dict
     variants: tuple = ()
     asyncio_frozen_by_port: bool = True
+    host_binary: bool = False  # the firmware is a program for this host (the unix port), not a flash image
     irom0: "Irom0 | None" = None
     romfs: "Region | None" = None
     dir: Path = field(default=None, compare=False)
@@ -140,7 +141,8 @@ class Board:
 
     @property
     def is_virtual(self):
-        return self.port == "unix"
+        """The sim board: its firmware is a ROMFS image of the core, its flash an image file."""
+        return self.port == "unix" and not self.host_binary
 
     def with_variant(self, variant):
         """This board with a variant's overrides applied ("" or None: the default)."""
@@ -168,6 +170,8 @@ def _fields(d, where):
                 out[key] = str(d[key])
         if "asyncio_frozen_by_port" in d:
             out["asyncio_frozen_by_port"] = bool(d["asyncio_frozen_by_port"])
+        if "host_binary" in d:
+            out["host_binary"] = bool(d["host_binary"])
         if "firmware" in d:
             fw = d["firmware"]
             out["firmware"] = Firmware(fw["file"], _int(fw["offset"], "firmware.offset"))

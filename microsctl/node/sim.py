@@ -79,16 +79,28 @@ def sim_board(name):
     return boards.get(name or "sim")
 
 
+def frozen_core(exe=None):
+    """The micrOS version frozen into a MicroPython binary, or None when it has none."""
+    argv = [micropython(exe), "-c", "import sys;sys.path[:]=['.frozen'];import micros;print(micros.VERSION)"]
+    try:
+        proc = subprocess.run(argv, capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.TimeoutExpired) as err:
+        raise MicrosError(f"{argv[0]} does not run here ({err}): give a MicroPython unix-port binary") from err
+    return (proc.stdout.strip() or None) if proc.returncode == 0 else None
+
+
 class SimNode:
     """One virtual node: its own filesystem folder, kept across reboots.
     board: the board it impersonates (its chip's rules in ports/unix/chip.py and
     its micros_board module); default the plain virtual board `sim`."""
 
     def __init__(self, name, root=SIM_ROOT, heap="128k", code=None, flash=None, romfs=None, board=None,
-                 host="127.0.0.1"):
+                 host="127.0.0.1", frozen=False, micropython=None):
         self.board = sim_board(board)
         self.name = name
         self.host = host  # the loopback address its shell binds: its address on the virtual LAN
+        self.frozen = frozen  # the core frozen into the MicroPython binary (invoke build --board unix)
+        self.micropython = micropython  # the binary; default: run.micropython() ($MICROS_MICROPYTHON)
         self.romfs = Path(romfs) if romfs else None  # core from a ROMFS image (invoke build --board sim)
         self.flash = Path(flash) if flash else None  # boot from a flash image file's filesystem
         self.dir = Path(root) / name
@@ -179,7 +191,7 @@ class SimNode:
 
     def argv(self):
         return [
-            micropython(),
+            self.micropython or micropython(),
             "-X", f"heapsize={self.heap}",
             str(PORTS / "unix" / ("flashboot.py" if self.flash else "simboot.py")),
             *self._fs_args(),
@@ -187,6 +199,8 @@ class SimNode:
         ]
 
     def _code_args(self):
+        if self.frozen:
+            return ["--frozen"]
         if self.flash and not self.romfs:
             romfs_at = self._flash_romfs()
             if romfs_at is not None:  # the core from the ROMFS in the image's firmware region
