@@ -223,13 +223,20 @@ def shell(c, port=None, host="127.0.0.1", command=None, dev=None):
     help={
         "only": "run just this section (see microsctl/bench.py SECTIONS)",
         "quick": "fewer iterations, for a smoke run",
+        "micropython": "MicroPython binary to measure on (default: $MICROS_MICROPYTHON, else the installed "
+        "unix port); one with micrOS frozen in adds the frozen core's heap figures",
     }
 )
 @user_errors
-def bench(c, only=None, quick=False):
+def bench(c, only=None, quick=False, micropython=None):
     """Measure speed and memory; print the figures and record them in docs/benchmarks.md."""
-    from microsctl import bench as b
+    import os
 
+    from microsctl import bench as b
+    from microsctl import run
+
+    if micropython:  # every node and helper of the run uses it
+        os.environ[run.MICROPYTHON_ENV] = run.micropython(micropython)
     b.run(only, quick)
 
 

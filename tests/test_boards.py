@@ -7,7 +7,7 @@ import pytest
 from microsctl import BOARDS, FROZEN, MicrosError
 from microsctl.firmware import boards
 
-EXPECTED = {"ESP8266_GENERIC", "ESP32_GENERIC", "ESP32_GENERIC_C3", "ESP32_GENERIC_S3", "sim"}
+EXPECTED = {"ESP8266_GENERIC", "ESP32_GENERIC", "ESP32_GENERIC_C3", "ESP32_GENERIC_S3", "sim", "unix"}
 
 # GPIOs a logical pin may use: MicroPython v1.28.0 has them (esp8266/machine_pin.c
 # pyb_pin_obj[], esp32/machine_pin.h for the board's target) and they are not the

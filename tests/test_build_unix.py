@@ -3,6 +3,7 @@ pinned Docker toolchain. No Docker engine here: the exact commands, the Dockerfi
 and the manifest evaluation are checked (upstream: ports/unix/Makefile, whose builds are
 chosen by VARIANT=, and ports/unix/variants/{manifest.py,standard/manifest.py} at v1.28.0)."""
 import json
+import os
 import re
 import subprocess
 import sys
@@ -128,3 +129,16 @@ def test_no_engine_is_one_line_without_a_fetch_hint(monkeypatch):
     msg = str(e.value)
     assert msg.startswith("cannot build unix here: the docker command is not installed")
     assert "fetch" not in msg and "\n" not in msg
+
+
+@pytest.mark.parametrize("task", ["flash", "provision", "fetch"])
+def test_the_binary_is_run_not_flashed(task):
+    """Without this, flash/provision would go for a serial port and fetch for a release index."""
+    out = subprocess.run([sys.executable, "-m", "invoke", task, "--board", "unix"],
+                         cwd=ROOT, capture_output=True, text=True, timeout=60,
+                         env={**os.environ, "MICROS_INDEX": "/nonexistent"})
+    assert out.returncode == 1
+    assert out.stderr.strip() == (
+        "error: unix is a MicroPython program for this computer, not a board to flash or fetch: "
+        "build it (invoke build --board unix) and run it with "
+        "'invoke sim --micropython build/unix/micropython --frozen'")

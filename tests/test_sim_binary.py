@@ -149,3 +149,21 @@ def test_sim_says_when_the_binary_has_a_frozen_core(tmp_path):
         proc.wait(10)
     assert first.startswith(f"[sim] {os.path.realpath(FROZEN_BIN)} has micrOS 0.1.0 frozen in; "
                             "this tree's core runs ahead of it (--frozen runs that one)")
+
+
+@frozen_binary
+def test_bench_heap_records_the_frozen_core():
+    """`invoke bench --only heap` on a frozen binary: a column for the frozen core, which
+    takes less heap than the same core as .mpy (its bytecode is not in the heap)."""
+    import re
+
+    from microsctl.bench import shell as bench
+
+    text = bench.heap()
+    assert "| figure | core as .mpy | core frozen |" in text
+    row = next(ln for ln in text.splitlines() if ln.startswith("| of which the micrOS core"))
+    mpy, frozen = (int(v) for v in re.findall(r"\| (\d+)", row))
+    assert 0 < frozen < mpy
+    small = next(ln for ln in text.splitlines() if ln.startswith("| smallest heap"))
+    mpy_small, frozen_small = (int(v) for v in re.findall(r"\| (\d+)", small))
+    assert frozen_small < mpy_small

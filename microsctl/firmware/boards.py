@@ -161,6 +161,15 @@ class Board:
         return _check(replace(self, **kw))
 
 
+def flashable(b):
+    """The board, or a one-line error for the unix port's binary, which is run, not flashed."""
+    if b.host_binary:
+        raise MicrosError(f"{b.name} is a MicroPython program for this computer, not a board to flash or fetch: "
+                          f"build it (invoke build --board {b.name}) and run it with "
+                          f"'invoke sim --micropython build/{b.name}/{b.firmware.file} --frozen'")
+    return b
+
+
 def _fields(d, where):
     """Parse the typed fields of a board.json (or a variant's overrides)."""
     out = {}
