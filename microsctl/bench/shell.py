@@ -243,19 +243,22 @@ def heap(quick=False):
         return f"| {text} | " + " | ".join(str(fn(f)) for _, f in cores) + " |"
 
     small = lambda f: f["small"] * 1024 if f["small"] else "over 128 KiB"  # noqa: E731
-    ver = subprocess.run([exe, "-c", "import sys;print('%d.%d.%d' % sys.implementation.version[:3])"],
-                         capture_output=True, text=True, timeout=10).stdout.strip()
+    # the binary: version, object size, and the GC's pool at the 64k the table reads
+    probe = "import gc,sys;print('%d.%d.%d' % sys.implementation.version[:3], 64 if sys.maxsize > 1 << 32 else 32, "
+    probe += "gc.mem_free() + gc.mem_alloc())"
+    ver, bits, pool = subprocess.run([exe, "-X", "heapsize=64k", "-c", probe], capture_output=True, text=True,
+                                     timeout=10).stdout.split()
     binary = f"MicroPython {ver} unix port " + ("with micrOS frozen in (invoke build --board unix)" if has_frozen
                                                else "(no micrOS frozen in)")
     lines = [
         f"Virtual board on {binary},",
-        "64-bit objects, default profile (heartbeat LED on); the core as .mpy files on the filesystem"
+        f"{bits}-bit objects, default profile (heartbeat LED on); the core as .mpy files on the filesystem"
         + (",\nand the core frozen into the binary (`invoke sim --frozen`)." if has_frozen else "."),
         "",
         "| figure | " + " | ".join(name for name, _ in cores) + " |",
         "|---|" + "---|" * len(cores),
         row("free heap when the shell comes up at `-X heapsize=64k` (boot log)", lambda f: f["free"]),
-        row("heap in use then, of the GC's 64,768 B", lambda f: 64768 - f["free"]),
+        row(f"heap in use then, of the GC's {int(pool):,} B", lambda f: int(pool) - f["free"]),
         row("of which the board's shims and the VM's own start-up, before the core (`sim heap` at 128k)",
             lambda f: f["base"]),
         row("of which the micrOS core, booted, with one client and `LM_sim` loaded (`sim heap`: alloc - base)",
@@ -267,7 +270,7 @@ def heap(quick=False):
     lines += [
         "",
         "Anchor: the original micrOS left 7,184 B of 37,952 B free on an ESP8266 (81 % used).",
-        "On the unix port the .mpy bytecode, its qstrs and 64-bit objects all sit in the heap,",
+        f"On the unix port the .mpy bytecode, its qstrs and {bits}-bit objects all sit in the heap,",
         "and what is left at 64k is fragmented; frozen in a firmware (or used in place from",
         "ROMFS) the bytecode stays in flash" + (": the frozen column measures that." if has_frozen else
                                                ": `invoke bench --only heap --micropython PATH` with a binary from "
