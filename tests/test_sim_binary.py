@@ -7,6 +7,7 @@ frozen package's __path__ is '.frozen/<name>' (py/builtinimport.c), so a frozen 
 over any folder listed after '.frozen'. Tests marked `frozen_binary` need a binary with micrOS
 frozen in (invoke build --board unix, or /work/shared/tools/unix-frozen.sh) named by
 MICROS_MICROPYTHON; they are skipped on the stock unix port."""
+import ast
 import os
 import shutil
 import subprocess
@@ -84,7 +85,7 @@ def test_the_core_folder_comes_before_frozen(tmp_path):
     (code / "micros" / "shell.py").write_text("import sys\nprint('PATH', sys.path)\nraise SystemExit(3)\n")
     n = _node(tmp_path, code=code)
     out = subprocess.run(n.argv(), capture_output=True, text=True, env=n.env(), timeout=20).stdout
-    path = eval(out.split("PATH ", 1)[1].splitlines()[0])  # a list literal printed by MicroPython
+    path = ast.literal_eval(out.split("PATH ", 1)[1].splitlines()[0])  # the list MicroPython printed
     assert path.index(str(code)) < path.index(".frozen"), path
 
 
