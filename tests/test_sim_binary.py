@@ -55,7 +55,8 @@ def _node(tmp_path, **kw):
     return n
 
 
-def test_boot_log_says_mpy(tmp_path):
+def test_boot_log_says_mpy(tmp_path, monkeypatch):
+    monkeypatch.delenv("MICROS_SIM_CORE", raising=False)  # the default core: this tree's, as .mpy
     n = _node(tmp_path)
     log = n.boot_log()
     assert f"micrOS 0.1.0, core: mpy ({n.code_dir()}/micros)" in log, log
@@ -168,3 +169,13 @@ def test_bench_heap_records_the_frozen_core():
     small = next(ln for ln in text.splitlines() if ln.startswith("| smallest heap"))
     mpy_small, frozen_small = (int(v) for v in re.findall(r"\| (\d+)", small))
     assert frozen_small < mpy_small
+
+
+@frozen_binary
+def test_the_environment_chooses_the_frozen_core_for_nodes_without_one(tmp_path, monkeypatch):
+    """MICROS_SIM_CORE=frozen runs the whole suite's nodes on the frozen core; a node given
+    its own core (a folder, a ROMFS image) still runs that one."""
+    monkeypatch.setenv("MICROS_SIM_CORE", "frozen")
+    assert _node(tmp_path).argv()[-1] == "--frozen"
+    assert _node(tmp_path, code=ROOT / "frozen").argv()[-1] == str(ROOT / "frozen")
+    assert "micrOS 0.1.0, core: frozen (.frozen/micros)" in _node(tmp_path).boot_log()

@@ -162,9 +162,19 @@ def shell(quick=False):
     ])
 
 
+def _node(name, tmp, heap, frozen):
+    """A node running the core each column names: frozen, or this tree's as .mpy (never
+    left to the environment's default)."""
+    if frozen:
+        return SimNode(name + "-frozen", root=tmp, heap=heap, frozen=True)
+    node = SimNode(name, root=tmp, heap=heap)
+    node.code = node.code_dir()
+    return node
+
+
 def boots(heap, tmp, clients=3, frozen=False):
     """Does a node boot (not in safe mode) at this heap and serve `clients` at once?"""
-    node = SimNode(f"h{heap}{'-frozen' if frozen else ''}", root=tmp, heap=heap, frozen=frozen)
+    node = _node(f"h{heap}", tmp, heap, frozen)
     node.prepare("default", port=free_port(), fresh=True)
     try:
         node.start(timeout=5)
@@ -201,7 +211,7 @@ def after_boot(tmp, heap, command, frozen=False):
     """(free heap the node logged when its shell came up, its reply to command)."""
     import re
 
-    node = SimNode(f"ab{heap}{'-frozen' if frozen else ''}", root=tmp, heap=heap, frozen=frozen)
+    node = _node(f"ab{heap}", tmp, heap, frozen)
     node.prepare("default", port=free_port(), fresh=True)
     node.start()
     try:

@@ -14,6 +14,8 @@ from microsctl.flashing import profiles
 from microsctl.flashing import schema
 from microsctl.run import micropython, show
 
+# MICROS_SIM_CORE=frozen: nodes given no core of their own run the one frozen into the binary
+CORE_ENV = "MICROS_SIM_CORE"
 RESET_EXIT = 75  # machine.reset() on the virtual board (ports/unix/machine.py)
 SIM_ROOT = BUILD / "sim"
 
@@ -209,6 +211,8 @@ class SimNode:
             if not self.romfs.exists():
                 raise MicrosError(f"no ROMFS image {self.romfs}: run 'invoke build --board sim' first")
             return ["--romfs", str(self.romfs)]
+        if self.code is None and os.environ.get(CORE_ENV) == "frozen":  # e.g. the whole test suite
+            return ["--frozen"]
         return [str(self.code_dir())]
 
     def _flash_romfs(self):
