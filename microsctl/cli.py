@@ -146,7 +146,8 @@ def sim(c, profile="default", port=None, heap="128k", set=None, node=None, fresh
     if frozen and not has_core:
         raise Exit(f"error: {exe} has no micrOS frozen in: build one with 'invoke build --board unix'", code=1)
     if has_core and not frozen:  # never shadowed silently: the boot log says which core runs
-        print(f"[sim] {exe} has micrOS {has_core} frozen in; this tree's core runs ahead of it (--frozen runs that one)")
+        print(f"[sim] {exe} has micrOS {has_core} frozen in; "
+              "this tree's core runs ahead of it (--frozen runs that one)")
     image = None
     if romfs:  # rebuilt each time (under a second), so it always holds the current core
         from microsctl.firmware import boards
