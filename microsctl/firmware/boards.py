@@ -306,11 +306,9 @@ def table(root=BOARDS):
     rows = []
     for b in all_boards(root):
         fs = b.filesystem
-        if b.host_binary:  # a program for this computer, run as the virtual board: nothing is flashed
-            rows.append((b.name, "/".join(b.aliases), "host", "-", f"{b.firmware.file} (unix port, core frozen in)",
-                         "the virtual board's", f"{b.mpy.tag} {b.mpy.arch}", ", ".join(b.variants)))
-            continue
         rows.append((b.name, "/".join(b.aliases), b.chip, b.flash_size,
+                     # the unix port's binary is a program for this computer, run as the virtual board
+                     f"{b.firmware.file}, a host program" if b.host_binary else
                      f"{b.firmware.file} @ {b.firmware.offset:#x}",
                      f"{fs.offset:#x}+{fs.size:#x}" if fs else "none",
                      f"{b.mpy.tag} {b.mpy.arch}", ", ".join(b.variants)))
