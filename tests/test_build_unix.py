@@ -7,6 +7,7 @@ import os
 import re
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -149,3 +150,19 @@ def test_boards_lists_it_as_a_host_program():
     row = dict(zip(head, next(r for r in rows if r[0] == "unix")))
     assert row["Firmware"] == "micropython, a host program"  # nothing of it is flashed, no offset
     assert row["Aliases"] == "unix-frozen"
+
+
+@pytest.mark.skipif(not os.environ.get("MICROS_MPY_SRC"),
+                    reason="set MICROS_MPY_SRC to a MicroPython v1.28.0 tree (with lib/micropython-lib)")
+def test_manifest_in_the_real_micropython_tree():
+    """The same evaluation against the real upstream files the build container holds."""
+    src = Path(os.environ["MICROS_MPY_SRC"])
+    b = boards.get("unix")
+    res = manifest.evaluate(b.dir / "manifest.py", manifest.variables(b, src))
+    assert src / "ports" / "unix" / "variants" / "standard" / "manifest.py" in res.included
+    assert {"asyncio/core.py", "asyncio/stream.py", "uasyncio.py"} <= set(res.targets())
+    assert sorted(t for t in res.targets() if t.startswith("micros/")) == intended()
+    assert res.requires == ["mip-cmdline", "ssl"]
+    assert [(e.call, e.path) for e in res.external] == [
+        ("add_library", str(src / "lib" / "micropython-lib" / "unix-ffi")),
+        ("require", "mip-cmdline"), ("require", "ssl")]
