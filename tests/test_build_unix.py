@@ -23,7 +23,9 @@ STANDARD = "$(PORT_DIR)/variants/standard/manifest.py"
 
 
 def intended():
-    return sorted(f"micros/{p.name}" for p in (FROZEN / "micros").glob("*.py") if p.name != "manifest.py")
+    """The core, and the virtual board's own facts (boards/sim/micros_board.py): the binary runs as the sim."""
+    return sorted([f"micros/{p.name}" for p in (FROZEN / "micros").glob("*.py") if p.name != "manifest.py"]
+                  + ["micros_board.py"])
 
 
 def test_unix_is_a_host_binary_not_the_sim():
@@ -76,6 +78,8 @@ def test_manifest_freezes_the_standard_variant_and_the_core():
     assert sorted(res.targets()) == intended()
     assert [(e.call, e.path) for e in res.external] == [("include", STANDARD)]
     assert res.included[-1] == FROZEN / "micros" / "manifest.py"
+    board_module = next(f for f in res.frozen if f.target == "micros_board.py")
+    assert board_module.src == boards.get("sim").dir / "micros_board.py"
 
 
 def _fake_mpy_tree(root):
@@ -104,10 +108,10 @@ def test_manifest_in_a_micropython_tree(tmp_path):
     _fake_mpy_tree(tmp_path)
     b = boards.get("unix")
     res = manifest.evaluate(b.dir / "manifest.py", manifest.variables(b, tmp_path))
-    asyncio = sorted(t for t in res.targets() if not t.startswith("micros/"))
+    asyncio = sorted(t for t in res.targets() if not t.startswith("micros"))
     assert asyncio == ["asyncio/__init__.py", "asyncio/core.py", "asyncio/event.py", "asyncio/funcs.py",
                        "asyncio/lock.py", "asyncio/stream.py", "uasyncio.py"]
-    assert sorted(t for t in res.targets() if t.startswith("micros/")) == intended()
+    assert sorted(t for t in res.targets() if t.startswith("micros")) == intended()
     assert res.requires == ["mip-cmdline", "ssl"]
 
 
@@ -161,7 +165,7 @@ def test_manifest_in_the_real_micropython_tree():
     res = manifest.evaluate(b.dir / "manifest.py", manifest.variables(b, src))
     assert src / "ports" / "unix" / "variants" / "standard" / "manifest.py" in res.included
     assert {"asyncio/core.py", "asyncio/stream.py", "uasyncio.py"} <= set(res.targets())
-    assert sorted(t for t in res.targets() if t.startswith("micros/")) == intended()
+    assert sorted(t for t in res.targets() if t.startswith("micros")) == intended()
     assert res.requires == ["mip-cmdline", "ssl"]
     assert [(e.call, e.path) for e in res.external] == [
         ("add_library", str(src / "lib" / "micropython-lib" / "unix-ffi")),

@@ -179,3 +179,10 @@ def test_the_environment_chooses_the_frozen_core_for_nodes_without_one(tmp_path,
     assert _node(tmp_path).argv()[-1] == "--frozen"
     assert _node(tmp_path, code=ROOT / "frozen").argv()[-1] == str(ROOT / "frozen")
     assert "micrOS 0.1.0, core: frozen (.frozen/micros)" in _node(tmp_path).boot_log()
+
+
+def test_the_unix_binary_is_not_a_board_to_impersonate(tmp_path):
+    with pytest.raises(MicrosError) as e:
+        SimNode("x", root=tmp_path, board="unix")
+    assert str(e.value) == ("--board unix: that is the MicroPython binary the virtual board runs on, not a board "
+                            "to impersonate: give it as --micropython build/unix/micropython")

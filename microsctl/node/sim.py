@@ -78,7 +78,11 @@ def sim_board(name):
     """--board: the board the virtual node impersonates (invoke boards lists them)."""
     from microsctl.firmware import boards
 
-    return boards.get(name or "sim")
+    b = boards.get(name or "sim")
+    if b.host_binary:
+        raise MicrosError(f"--board {name}: that is the MicroPython binary the virtual board runs on, not a board "
+                          f"to impersonate: give it as --micropython build/{b.name}/{b.firmware.file}")
+    return b
 
 
 def frozen_core(exe=None):
