@@ -24,8 +24,9 @@ STANDARD = "$(PORT_DIR)/variants/standard/manifest.py"
 
 def intended():
     """The core, and the virtual board's own facts (boards/sim/micros_board.py): the binary runs as the sim."""
-    return sorted([f"micros/{p.name}" for p in (FROZEN / "micros").glob("*.py") if p.name != "manifest.py"]
-                  + ["micros_board.py"])
+    from microsctl.firmware.compile import core_sources
+
+    return sorted([f"micros/{p.name}" for p in core_sources()] + ["micros_board.py"])
 
 
 def test_unix_is_a_host_binary_not_the_sim():
