@@ -2,6 +2,7 @@
 # repository root (.dockerignore lets only docker/ in).
 #   docker build --platform linux/amd64 --target esp8266 -t micros-build:esp8266-v1.28.0 .
 #   docker build --target esp32 -t micros-build:esp32-v1.28.0 .
+#   docker build --target unix -t micros-build:unix-v1.28.0 .
 # `invoke build` runs these; every version is pinned here and in
 # docker/toolchain.json (a test keeps the two equal). Fixed paths inside the
 # container: MicroPython in /opt/micropython, micrOS mounted at /micros,
@@ -106,6 +107,28 @@ RUN --network=none . /opt/esp/idf/export.sh >/dev/null \
 RUN make -C /opt/micropython/mpy-cross \
     && useradd --create-home --uid 10001 --user-group builder \
     && chmod -R a+rwX /opt/micropython /opt/idf-component-cache
+USER 10001:10001
+WORKDIR /opt/micropython
+ENTRYPOINT ["/usr/local/bin/micros-env"]
+
+# --- unix: the unix port with micrOS frozen in, a host binary for the virtual board ---
+# (invoke build --board unix; ports/unix/Makefile, variants/standard). Its submodules
+# (berkeley-db, mbedtls, micropython-lib) are fetched here, at image build time.
+FROM ${DEBIAN_IMAGE} AS unix
+ARG MICROPY_VERSION
+# hadolint ignore=DL3008
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends \
+        ca-certificates gcc git libc6-dev libffi-dev make pkg-config python3 \
+    && rm -rf /var/lib/apt/lists/*
+ENV SOURCE_DATE_EPOCH=1775433600 \
+    MICROPY_VERSION=${MICROPY_VERSION}
+COPY --from=source /opt/micropython /opt/micropython
+COPY --chmod=0755 docker/micros-env.sh /usr/local/bin/micros-env
+RUN make -C /opt/micropython/ports/unix VARIANT=standard submodules \
+    && make -C /opt/micropython/mpy-cross \
+    && useradd --create-home --uid 10001 --user-group builder \
+    && chmod -R a+rwX /opt/micropython
 USER 10001:10001
 WORKDIR /opt/micropython
 ENTRYPOINT ["/usr/local/bin/micros-env"]

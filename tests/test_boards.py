@@ -7,7 +7,7 @@ import pytest
 from microsctl import BOARDS, FROZEN, MicrosError
 from microsctl.firmware import boards
 
-EXPECTED = {"ESP8266_GENERIC", "ESP32_GENERIC", "ESP32_GENERIC_C3", "ESP32_GENERIC_S3", "sim"}
+EXPECTED = {"ESP8266_GENERIC", "ESP32_GENERIC", "ESP32_GENERIC_C3", "ESP32_GENERIC_S3", "sim", "unix"}
 
 # GPIOs a logical pin may use: MicroPython v1.28.0 has them (esp8266/machine_pin.c
 # pyb_pin_obj[], esp32/machine_pin.h for the board's target) and they are not the
@@ -23,10 +23,14 @@ OUTPUT_CAPABLE = {"esp32": set(range(0, 34))}  # 34..39 are input-only on the ES
 
 
 def device_tables():
-    """Each board's device pin table (boards/<B>/micros_board.py PINS), read without running it."""
+    """Each board's device pin table (the micros_board.py its manifest freezes, boards/<B>/ or,
+    for the unix binary, the sim's: PINS), read without running it."""
+    from microsctl.firmware import manifest
+
     out = {}
     for b in boards.all_boards():
-        tree = ast.parse((b.dir / "micros_board.py").read_text())
+        src = next(f.src for f in manifest.for_board(b).frozen if f.target == "micros_board.py")
+        tree = ast.parse(src.read_text())
         for node in tree.body:
             if isinstance(node, ast.Assign) and getattr(node.targets[0], "id", "") == "PINS":
                 out[b.name] = _pairs(ast.literal_eval(node.value))

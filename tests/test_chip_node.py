@@ -205,12 +205,13 @@ def test_webrepl_rescue_when_the_shell_cannot_start(make_node, monkeypatch, chip
 
 
 @pytest.mark.parametrize("chip", CHIPS)
-def test_core_missing_rescues_over_webrepl(make_node, monkeypatch, tmp_path, chip):
+def test_core_missing_rescues_over_webrepl(make_node, monkeypatch, tmp_path, chip, coreless_micropython):
     wport = free_port()
     monkeypatch.setenv("MICROS_SIM_WEBREPL", str(wport))
     empty = tmp_path / "nocore"
     empty.mkdir()
-    n = make_node(board=chip, code=empty, start=False)  # the default appwd ADmin123 fits 4..9
+    n = make_node(board=chip, code=empty, start=False,  # the default appwd ADmin123 fits 4..9
+                  micropython=coreless_micropython)
     proc, out = _boot_until(n, "WebREPL server started")
     try:
         assert "micrOS core missing" in out and "WebREPL server started" in out, out
@@ -221,12 +222,12 @@ def test_core_missing_rescues_over_webrepl(make_node, monkeypatch, tmp_path, chi
 
 
 @pytest.mark.parametrize("chip", CHIPS)
-def test_no_soft_reset_loop_when_nothing_can_rescue(make_node, tmp_path, chip):
+def test_no_soft_reset_loop_when_nothing_can_rescue(make_node, tmp_path, chip, coreless_micropython):
     """esp32/main.c soft-resets on a SystemExit from main.py and runs main.py again: a rescue
     that exits would loop forever. With no core and no webrepl the node must stop once."""
     empty = tmp_path / "nocore"
     empty.mkdir()
-    n = make_node(board=chip, code=empty, start=False)
+    n = make_node(board=chip, code=empty, start=False, micropython=coreless_micropython)
     (n.fs / "webrepl.py").write_text("raise ImportError('no webrepl in this build')\n")
     log = tmp_path / "run.log"
     with open(log, "wb") as f:

@@ -169,7 +169,7 @@ def test_board_spellings_on_the_command_line():
     assert res.returncode == 1
     assert res.stderr.strip().splitlines() == [
         "error: unknown board 'esp32-c9': valid boards are ESP32_GENERIC (esp32), ESP32_GENERIC_C3 (esp32c3), "
-        "ESP32_GENERIC_S3 (esp32s3), ESP8266_GENERIC (esp8266), sim (virtual)"]
+        "ESP32_GENERIC_S3 (esp32s3), ESP8266_GENERIC (esp8266), sim (virtual), unix (unix-frozen)"]
     res = inv("fetch")
     assert res.returncode == 1
     assert res.stderr.strip().splitlines()[0].startswith("error: --board is required: valid boards are ESP32_GENERIC")

@@ -15,7 +15,23 @@ def _freq():
             pass
 
 
+def _core(m):
+    # Where the running core came from, read off the package's import path:
+    # frozen (".frozen/micros"), romfs ("/rom/micros"), else a filesystem
+    # folder: .mpy or .py by __file__ (ESP8266 builds have no __file__;
+    # there a filesystem core is the .mpy one `invoke flash --prebuilt` writes).
+    p = m.__path__
+    if p.startswith(".frozen"):
+        return "frozen"
+    if p.startswith("/rom"):
+        return "romfs"
+    return "py" if getattr(m, "__file__", "").endswith(".py") else "mpy"
+
+
 def run():
+    import micros
+
+    print("micrOS %s, core: %s (%s)" % (micros.VERSION, _core(micros), micros.__path__))
     for note in conf.load():
         print(note)
     try:

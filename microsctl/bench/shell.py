@@ -162,9 +162,19 @@ def shell(quick=False):
     ])
 
 
-def boots(heap, tmp, clients=3):
+def _node(name, tmp, heap, frozen):
+    """A node running the core each column names: frozen, or this tree's as .mpy (never
+    left to the environment's default)."""
+    if frozen:
+        return SimNode(name + "-frozen", root=tmp, heap=heap, frozen=True)
+    node = SimNode(name, root=tmp, heap=heap)
+    node.code = node.code_dir()
+    return node
+
+
+def boots(heap, tmp, clients=3, frozen=False):
     """Does a node boot (not in safe mode) at this heap and serve `clients` at once?"""
-    node = SimNode(f"h{heap}", root=tmp, heap=heap)
+    node = _node(f"h{heap}", tmp, heap, frozen)
     node.prepare("default", port=free_port(), fresh=True)
     try:
         node.start(timeout=5)
@@ -184,24 +194,24 @@ def boots(heap, tmp, clients=3):
         node.stop()
 
 
-def smallest_heap(tmp, lo=8, hi=64, clients=3):
+def smallest_heap(tmp, lo=8, hi=64, clients=3, frozen=False):
     """Bisect (KiB) the smallest heap at which the node boots and serves `clients`."""
-    if not boots(f"{hi}k", tmp, clients):
+    if not boots(f"{hi}k", tmp, clients, frozen):
         return None
     while hi - lo > 1:
         mid = (lo + hi) // 2
-        if boots(f"{mid}k", tmp, clients):
+        if boots(f"{mid}k", tmp, clients, frozen):
             hi = mid
         else:
             lo = mid
     return hi
 
 
-def after_boot(tmp, heap, command):
+def after_boot(tmp, heap, command, frozen=False):
     """(free heap the node logged when its shell came up, its reply to command)."""
     import re
 
-    node = SimNode(f"ab{heap}", root=tmp, heap=heap)
+    node = _node(f"ab{heap}", tmp, heap, frozen)
     node.prepare("default", port=free_port(), fresh=True)
     node.start()
     try:
@@ -209,44 +219,71 @@ def after_boot(tmp, heap, command):
             reply = sh.cmd(command)
     finally:
         node.stop()
-    free = int(re.search(r"micrOS shell on \S+, (\d+) B heap free", node.log.read_text()).group(1))
+    log = node.log.read_text()
+    want = "frozen" if frozen else "mpy"
+    if f"core: {want} " not in log:  # the figures must be of the core they are labelled with
+        raise MicrosError(f"the benchmark node did not run the {want} core; see {node.log}")
+    free = int(re.search(r"micrOS shell on \S+, (\d+) B heap free", log).group(1))
     return free, reply
 
 
-def free_after_boot(tmp, heap="64k"):
-    """Free heap once the shell is up, and whether `system memfree` then loads and answers;
-    the core's share of the heap is read at a larger heap, where the measuring module
-    itself has room to load."""
+def figures(tmp, frozen=False, heap="64k"):
+    """The heap figures of one core: free after boot at `heap`, whether `system memfree` then
+    answers, the core's share (`sim heap` at 128k, where the measuring module has room to
+    load) and the smallest heap serving 3 clients."""
     import json
 
-    free, reply = after_boot(tmp, heap, "system memfree")
-    info = json.loads(after_boot(tmp, "128k", "sim heap >json")[1])
-    return free, reply, info
+    free, reply = after_boot(tmp, heap, "system memfree", frozen)
+    info = json.loads(after_boot(tmp, "128k", "sim heap >json", frozen)[1])
+    return {"free": free, "first": reply.replace("\n", "; "), "base": info["base"],
+            "core": info["alloc"] - info["base"], "small": smallest_heap(tmp, hi=128, frozen=frozen)}
 
 
 def heap(quick=False):
+    from microsctl.node.sim import frozen_core
+
+    exe = micropython()
+    has_frozen = frozen_core(exe) is not None
     with tempfile.TemporaryDirectory() as tmp:
-        free, reply, info = free_after_boot(tmp)
-        small = smallest_heap(tmp, hi=128)
-    core = info["alloc"] - info["base"]
-    first = reply.replace("\n", "; ")
-    return "\n".join([
-        "Virtual board, MicroPython unix port (64-bit objects), core as .mpy on the filesystem,",
-        "default profile (heartbeat LED on).",
+        cores = [("core as .mpy", figures(tmp))]
+        if has_frozen:
+            cores.append(("core frozen", figures(tmp, frozen=True)))
+
+    def row(text, fn):
+        return f"| {text} | " + " | ".join(str(fn(f)) for _, f in cores) + " |"
+
+    small = lambda f: f["small"] * 1024 if f["small"] else "over 128 KiB"  # noqa: E731
+    # the binary: version, object size, and the GC's pool at the 64k the table reads
+    probe = "import gc,sys;print('%d.%d.%d' % sys.implementation.version[:3], 64 if sys.maxsize > 1 << 32 else 32, "
+    probe += "gc.mem_free() + gc.mem_alloc())"
+    ver, bits, pool = subprocess.run([exe, "-X", "heapsize=64k", "-c", probe], capture_output=True, text=True,
+                                     timeout=10).stdout.split()
+    binary = f"MicroPython {ver} unix port " + ("with micrOS frozen in (invoke build --board unix)" if has_frozen
+                                               else "(no micrOS frozen in)")
+    lines = [
+        f"Virtual board on {binary},",
+        f"{bits}-bit objects, default profile (heartbeat LED on); the core as .mpy files on the filesystem"
+        + (",\nand the core frozen into the binary (`invoke sim --frozen`)." if has_frozen else "."),
         "",
-        "| figure | bytes |",
-        "|---|---|",
-        f"| free heap when the shell comes up at `-X heapsize=64k` (boot log) | {free} |",
-        f"| heap in use then, of the GC's 64,768 B | {64768 - free} |",
-        f"| of which the board's shims and the VM's own start-up, before the core (`sim heap` at 128k) | {info['base']} |",
-        f"| of which the micrOS core, booted, with one client and `LM_sim` loaded (`sim heap`: alloc - base) | {core} |",
-        f"| smallest heap that boots and serves 3 clients `system memfree` (bisect, 1 KiB steps) | "
-        f"{small * 1024 if small else 'over 128 KiB'} |",
+        "| figure | " + " | ".join(name for name, _ in cores) + " |",
+        "|---|" + "---|" * len(cores),
+        row("free heap when the shell comes up at `-X heapsize=64k` (boot log)", lambda f: f["free"]),
+        row(f"heap in use then, of the GC's {int(pool):,} B", lambda f: int(pool) - f["free"]),
+        row("of which the board's shims and the VM's own start-up, before the core (`sim heap` at 128k)",
+            lambda f: f["base"]),
+        row("of which the micrOS core, booted, with one client and `LM_sim` loaded (`sim heap`: alloc - base)",
+            lambda f: f["core"]),
+        row("smallest heap that boots and serves 3 clients `system memfree` (bisect, 1 KiB steps)", small),
         "",
-        f"First command after boot at 64k, `system memfree`: `{first}`",
+    ]
+    lines += [f"First command after boot at 64k ({name}), `system memfree`: `{f['first']}`" for name, f in cores]
+    lines += [
         "",
         "Anchor: the original micrOS left 7,184 B of 37,952 B free on an ESP8266 (81 % used).",
-        "On the unix port the .mpy bytecode, its qstrs and 64-bit objects all sit in the heap,",
+        f"On the unix port the .mpy bytecode, its qstrs and {bits}-bit objects all sit in the heap,",
         "and what is left at 64k is fragmented; frozen in a firmware (or used in place from",
-        "ROMFS) the bytecode stays in flash: see the `forms` section for the 32-bit figures.",
-    ])
+        "ROMFS) the bytecode stays in flash" + (": the frozen column measures that." if has_frozen else
+                                               ": `invoke bench --only heap --micropython PATH` with a binary from "
+                                               "`invoke build --board unix` adds the frozen figures."),
+    ]
+    return "\n".join(lines)

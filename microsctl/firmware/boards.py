@@ -124,6 +124,7 @@ class Board:
     pins: dict
     variants: tuple = ()
     asyncio_frozen_by_port: bool = True
+    host_binary: bool = False  # the firmware is a program for this host (the unix port), not a flash image
     irom0: "Irom0 | None" = None
     romfs: "Region | None" = None
     dir: Path = field(default=None, compare=False)
@@ -140,7 +141,8 @@ class Board:
 
     @property
     def is_virtual(self):
-        return self.port == "unix"
+        """The sim board: its firmware is a ROMFS image of the core, its flash an image file."""
+        return self.port == "unix" and not self.host_binary
 
     def with_variant(self, variant):
         """This board with a variant's overrides applied ("" or None: the default)."""
@@ -159,6 +161,15 @@ class Board:
         return _check(replace(self, **kw))
 
 
+def flashable(b):
+    """The board, or a one-line error for the unix port's binary, which is run, not flashed."""
+    if b.host_binary:
+        raise MicrosError(f"{b.name} is a MicroPython program for this computer, not a board to flash or fetch: "
+                          f"build it (invoke build --board {b.name}) and run it with "
+                          f"'invoke sim --micropython build/{b.name}/{b.firmware.file} --frozen'")
+    return b
+
+
 def _fields(d, where):
     """Parse the typed fields of a board.json (or a variant's overrides)."""
     out = {}
@@ -168,6 +179,8 @@ def _fields(d, where):
                 out[key] = str(d[key])
         if "asyncio_frozen_by_port" in d:
             out["asyncio_frozen_by_port"] = bool(d["asyncio_frozen_by_port"])
+        if "host_binary" in d:
+            out["host_binary"] = bool(d["host_binary"])
         if "firmware" in d:
             fw = d["firmware"]
             out["firmware"] = Firmware(fw["file"], _int(fw["offset"], "firmware.offset"))
@@ -294,6 +307,8 @@ def table(root=BOARDS):
     for b in all_boards(root):
         fs = b.filesystem
         rows.append((b.name, "/".join(b.aliases), b.chip, b.flash_size,
+                     # the unix port's binary is a program for this computer, run as the virtual board
+                     f"{b.firmware.file}, a host program" if b.host_binary else
                      f"{b.firmware.file} @ {b.firmware.offset:#x}",
                      f"{fs.offset:#x}+{fs.size:#x}" if fs else "none",
                      f"{b.mpy.tag} {b.mpy.arch}", ", ".join(b.variants)))

@@ -88,7 +88,9 @@ def docker_build_argv(port, tc=None):
 
 def make_argv(board, jobs):
     """The make call inside the container."""
-    argv = ["make", "-C", f"ports/{board.port}", f"-j{jobs}", f"BOARD={board.mpy_board}"]
+    # the unix port has variants (ports/unix/variants/<VARIANT>) where other ports have boards
+    what = "VARIANT" if board.port == "unix" else "BOARD"
+    argv = ["make", "-C", f"ports/{board.port}", f"-j{jobs}", f"{what}={board.mpy_board}"]
     if board.variant:
         argv.append(f"BOARD_VARIANT={board.variant}")
     argv += [
@@ -176,6 +178,8 @@ def artefacts(board):
     """Files the port build leaves in BUILD that we keep: (path in BUILD, name in build/<B>/)."""
     if board.port == "esp8266":
         return [("firmware.bin", "firmware.bin"), ("firmware.elf", "firmware.elf")]
+    if board.port == "unix":
+        return [("micropython", "micropython")]
     return [
         ("firmware.bin", "firmware.bin"),
         ("micropython.bin", "micropython.bin"),
@@ -425,6 +429,9 @@ def build(board_name, variant=None, dry_run=False, jobs=None):
         print(f"[build] dry run: images would land in {out.relative_to(ROOT)}/")
         return None
     problem = engine_problem()
+    if problem and board.host_binary:
+        raise MicrosError(f"cannot build {board.full_name} here: {problem}; build on a machine with Docker, "
+                          f"or run the virtual board on the stock unix port (invoke sim, without --frozen)")
     if problem:
         raise MicrosError(f"cannot build {board.full_name} here: {problem}; "
                           f"run 'invoke fetch --board {board.aliases[0] if board.aliases else board.name}' "
@@ -443,7 +450,7 @@ def build(board_name, variant=None, dry_run=False, jobs=None):
     for src, name in artefacts(board):
         p = out / "mp" / src
         if p.exists():
-            shutil.copyfile(p, out / name)
+            shutil.copy(p, out / name)  # with its mode: the unix port's binary stays executable
             files.append(out / name)
     if not (out / board.firmware.file).exists():
         raise MicrosError(f"the build left no {board.firmware.file} in {out}/mp: see the output above")
@@ -452,6 +459,9 @@ def build(board_name, variant=None, dry_run=False, jobs=None):
         extra["irom0_budget"] = b
     info = write_info(out, board, rows, files, image_id(image_tag(board.port)), extra)
     print(f"[build] {board.full_name}: {out.relative_to(ROOT)}/{board.firmware.file}, {info.relative_to(ROOT)}")
+    if board.host_binary:
+        print(f"[build] run the virtual board on it: invoke sim --micropython "
+              f"{out.relative_to(ROOT)}/{board.firmware.file} --frozen")
     return out
 
 

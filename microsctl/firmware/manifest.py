@@ -145,6 +145,11 @@ class Evaluator:
         self.result.requires.append(name)
         self.result.external.append(External("require", name, self._here(), self._line()))
 
+    def add_library(self, library, path, prepend=False):
+        """A library require() searches (the unix variants add micropython-lib's unix-ffi)."""
+        p, ext = self._expand(path)
+        self.result.external.append(External("add_library", ext or str(p), self._here(), self._line()))
+
     def metadata(self, description=None, version=None, license=None, author=None):
         self.result.metadata[str(self._here())] = {
             k: v for k, v in (("description", description), ("version", version),
@@ -213,6 +218,7 @@ class Evaluator:
             "__file__": str(path),
             "include": self.include,
             "require": self.require,
+            "add_library": self.add_library,
             "module": self.module,
             "package": self.package,
             "freeze": self.freeze,

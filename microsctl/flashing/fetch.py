@@ -27,6 +27,7 @@ import urllib.request
 from pathlib import Path
 
 from microsctl import MicrosError
+from microsctl.firmware import boards
 
 CHUNK = 64 * 1024
 # The frozen micrOS core in a firmware image. An ESP image keeps the names of its frozen
@@ -219,6 +220,7 @@ def is_micros_image(data):
 
 def fetch(board, version=None, index=None, cache=None):
     """(path of the verified micrOS image, its index entry)."""
+    boards.flashable(board)
     entry = select(load_index(index), board, version)
     path = download(entry, cache)
     if not is_micros_image(path.read_bytes()):

@@ -241,7 +241,7 @@ def flash(board, port=None, profile="default", firmware=None, prebuilt=None, era
     """Everything is built and checked first; then one esptool write (or one image file write).
     The filesystem image is sized for the chip's flash (geometry.py): detected by esptool, or
     `flash_size`; on an ESP8266 that size also goes into the image header."""
-    b = boards.get(board) if isinstance(board, str) else board
+    b = boards.flashable(boards.get(board) if isinstance(board, str) else board)
     flash_size = geometry.option(flash_size)  # a bad --flash-size stops here, before anything is built
     profiles.load(profile)  # a bad profile is refused first
     if prebuilt is not None:
@@ -305,7 +305,7 @@ def provision(board, port=None, profile="default", baud=FAST_BAUD, sets=None, de
     """Settings only: rewrite the filesystem region, after keeping the old config on the host
     and carrying the node's own values and the settings the profile does not name forward.
     The region is the one the firmware computes for the chip's flash (geometry.py)."""
-    b = boards.get(board) if isinstance(board, str) else board
+    b = boards.flashable(boards.get(board) if isinstance(board, str) else board)
     flash_size = geometry.option(flash_size)
     prof = profiles.load(profile)  # a bad profile is refused before the node is touched
     fsimage.geometry(b)  # a variant without a filesystem is refused before the chip is asked

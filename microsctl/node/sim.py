@@ -14,6 +14,8 @@ from microsctl.flashing import profiles
 from microsctl.flashing import schema
 from microsctl.run import micropython, show
 
+# MICROS_SIM_CORE=frozen: nodes given no core of their own run the one frozen into the binary
+CORE_ENV = "MICROS_SIM_CORE"
 RESET_EXIT = 75  # machine.reset() on the virtual board (ports/unix/machine.py)
 SIM_ROOT = BUILD / "sim"
 
@@ -77,7 +79,21 @@ def sim_board(name):
     """--board: the board the virtual node impersonates (invoke boards lists them)."""
     from microsctl.firmware import boards
 
-    return boards.get(name or "sim")
+    b = boards.get(name or "sim")
+    if b.host_binary:
+        raise MicrosError(f"--board {name}: that is the MicroPython binary the virtual board runs on, not a board "
+                          f"to impersonate: give it as --micropython build/{b.name}/{b.firmware.file}")
+    return b
+
+
+def frozen_core(exe=None):
+    """The micrOS version frozen into a MicroPython binary, or None when it has none."""
+    argv = [micropython(exe), "-c", "import sys;sys.path[:]=['.frozen'];import micros;print(micros.VERSION)"]
+    try:
+        proc = subprocess.run(argv, capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.TimeoutExpired) as err:
+        raise MicrosError(f"{argv[0]} does not run here ({err}): give a MicroPython unix-port binary") from err
+    return (proc.stdout.strip() or None) if proc.returncode == 0 else None
 
 
 class SimNode:
@@ -86,10 +102,12 @@ class SimNode:
     its micros_board module); default the plain virtual board `sim`."""
 
     def __init__(self, name, root=SIM_ROOT, heap="128k", code=None, flash=None, romfs=None, board=None,
-                 host="127.0.0.1"):
+                 host="127.0.0.1", frozen=False, micropython=None):
         self.board = sim_board(board)
         self.name = name
         self.host = host  # the loopback address its shell binds: its address on the virtual LAN
+        self.frozen = frozen  # the core frozen into the MicroPython binary (invoke build --board unix)
+        self.micropython = micropython  # the binary; default: run.micropython() ($MICROS_MICROPYTHON)
         self.romfs = Path(romfs) if romfs else None  # core from a ROMFS image (invoke build --board sim)
         self.flash = Path(flash) if flash else None  # boot from a flash image file's filesystem
         self.dir = Path(root) / name
@@ -180,7 +198,7 @@ class SimNode:
 
     def argv(self):
         return [
-            micropython(),
+            self.micropython or micropython(),
             "-X", f"heapsize={self.heap}",
             str(PORTS / "unix" / ("flashboot.py" if self.flash else "simboot.py")),
             *self._fs_args(),
@@ -188,6 +206,8 @@ class SimNode:
         ]
 
     def _code_args(self):
+        if self.frozen:
+            return ["--frozen"]
         if self.flash and not self.romfs:
             romfs_at = self._flash_romfs()
             if romfs_at is not None:  # the core from the ROMFS in the image's firmware region
@@ -196,6 +216,8 @@ class SimNode:
             if not self.romfs.exists():
                 raise MicrosError(f"no ROMFS image {self.romfs}: run 'invoke build --board sim' first")
             return ["--romfs", str(self.romfs)]
+        if self.code is None and os.environ.get(CORE_ENV) == "frozen":  # e.g. the whole test suite
+            return ["--frozen"]
         return [str(self.code_dir())]
 
     def _flash_romfs(self):

@@ -3,6 +3,7 @@
 #   micropython simboot.py FSDIR CODEDIR
 #   micropython flashboot.py IMG OFFSET SIZE CODEDIR|--romfs IMG  (filesystem in a flash image, see there)
 #   micropython simboot.py FSDIR --romfs IMG  (core from a ROMFS image, in place of CODEDIR)
+#   micropython simboot.py FSDIR --frozen  (the core frozen into this binary: invoke build --board unix)
 # FSDIR is the node's filesystem (its cwd); CODEDIR holds the `micros` package
 # (the "frozen" part on a board).
 import gc
@@ -33,11 +34,15 @@ def _boot(argv):
     fs, code = argv[1], argv[2]
     here = argv[0].rpartition("/")[0] or "."
     os.chdir(fs)
-    # the board's own modules first: compiled (MICROS_SIM_PORTMPY), else from source
+    # the board's own modules first: compiled (MICROS_SIM_PORTMPY), else from source;
+    # then the core the sim was asked to run, ahead of .frozen: a binary with micrOS
+    # frozen in must not shadow it (the unix port starts with ['', '.frozen', ...]);
     # then, as on a board, the filesystem's lib/ (where stock-firmware images keep the core)
-    # MICROS_SIM_BOARD: the board's own frozen module (micros_board, boards/<B>/)
-    sys.path[:] = [p for p in ("", os.getenv("MICROS_SIM_PORTMPY"), here, ".frozen", "lib", code,
-                                os.getenv("MICROS_SIM_BOARD")) if p is not None]
+    # MICROS_SIM_BOARD: the board's own frozen module (micros_board, boards/<B>/), the board
+    # the sim impersonates: also ahead of .frozen
+    frozen = code == "--frozen"
+    sys.path[:] = [p for p in ("", os.getenv("MICROS_SIM_PORTMPY"), here, None if frozen else code,
+                               os.getenv("MICROS_SIM_BOARD"), ".frozen", "lib") if p is not None]
     import machine
 
     gc.collect()
@@ -50,6 +55,9 @@ def _boot(argv):
         shell.HOST = os.getenv("MICROS_SIM_IP") or "127.0.0.1"
     except ImportError:  # no core: main.py says so and rescues
         pass
+    if frozen and not getattr(sys.modules.get("micros"), "__path__", "").startswith(".frozen"):
+        print("this MicroPython has no micrOS frozen in: build one with 'invoke build --board unix'")
+        raise SystemExit(1)
     _main()
 
 
