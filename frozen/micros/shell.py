@@ -6,6 +6,7 @@ from micropython import const
 from micros import VERSION, call, conf
 
 _LINE_MAX = const(1200)  # longest accepted command line, bytes
+_JOIN_MAX = const(128)  # a longer reply is written apart from the prompt (asyncio's Stream.write sends at once)
 MAX_CLIENTS = 3  # the board's micros_board.CLIENTS, set by serve(); 3 fits every chip
 _SWEEP_MS = const(1000)
 # framing of a connection (docs/compatibility.md): unknown until its first
@@ -180,7 +181,11 @@ async def _serve(r, w):
                     if out is None:
                         await _reply(w, "Bye!\n")
                         return
-                    w.write(out + "\n" + prompt(cl) if out else prompt(cl))
+                    if len(out) > _JOIN_MAX:  # sent as it is: a long reply is not copied to join the prompt
+                        w.write(out)
+                        w.write("\n" + prompt(cl))
+                    else:
+                        w.write(out + "\n" + prompt(cl) if out else prompt(cl))
                     await w.drain()  # inline: the hot path makes no extra coroutine
                 start = i + 1
             acc = b"" if skip else data[start:]

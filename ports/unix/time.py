@@ -29,45 +29,17 @@ OFFSET = 0  # the plain sim: seconds added to the host clock (UTC)
 # only when set or stepped, so tests get exact cron seconds.
 HELD = __import__("os").getenv("MICROS_SIM_CLOCK")
 HELD = int(HELD) - EPOCH if HELD else None
-# An impersonated chip: device ms = _rtc[0] + base, where base is the host's
-# clock where the RTC keeps time across machine.reset() (ESP32: the IDF's RTC
-# timer runs on), else the ms since this boot (esp8266/machine_rtc.c: the RTC
-# tick restarts at 0 after a reset while the delta in RTC memory stays). The
-# delta lives in MICROS_SIM_RTC, the chip's RTC memory: the sim removes it at
-# power-on, so the clock starts at the epoch (2000-01-01 00:00:00).
-_RTC = __import__("os").getenv("MICROS_SIM_RTC") if chip.NAME else None
 _boot = _t.ticks_ms()
-_rtc = [None]
-
-
-def _base():
-    if chip.RTC_KEEPS:
-        return _t.time_ns() // 1000000
-    return _t.ticks_diff(_t.ticks_ms(), _boot)
-
-
-def _delta():
-    if _rtc[0] is None:
-        try:
-            with open(_RTC) as f:
-                _rtc[0] = int(f.read())
-        except (OSError, TypeError, ValueError):  # power-on: the RTC starts at the epoch
-            _set_delta(-_base())
-    return _rtc[0]
-
-
-def _set_delta(d):
-    _rtc[0] = d
-    if _RTC:
-        with open(_RTC, "w") as f:
-            f.write(str(d))
+_rtc = None  # an impersonated chip's RTC clock (chiprtc.py); the plain sim keeps the host's
+if chip.NAME:
+    import chiprtc as _rtc
 
 
 def time():
     if HELD is not None:
         return HELD
-    if chip.NAME:
-        return (_delta() + _base()) // 1000
+    if _rtc:
+        return _rtc.ms() // 1000
     return _t.time() + OFFSET
 
 
@@ -91,7 +63,7 @@ def set_time(epoch):
     global OFFSET, HELD
     if HELD is not None:
         HELD = int(epoch)
-    elif chip.NAME:
-        _set_delta(int(epoch) * 1000 - _base())
+    elif _rtc:
+        _rtc.set_ms(int(epoch) * 1000)
     else:
         OFFSET = epoch - _t.time()

@@ -1,0 +1,81 @@
+# Virtual board: PWM and Timer of `machine`, imported by machine's module
+# __getattr__ on first use (a node without PWM or a timer IRQ never loads
+# them). Their state stays in machine (PWMS), where LM_sim and the tests read it.
+import time
+import chip
+from machine import PWMS
+
+_pwm_freq = [500]  # esp8266/esppwm.c pwm_init(): one frequency, 500 Hz at start
+
+
+class PWM:
+    def __init__(self, pin, freq=-1, duty_u16=-1):
+        self.id = pin.id
+        if self.id not in chip.PWM:  # esp8266/machine_pwm.c: esppwm.c pin_num[]
+            raise ValueError("PWM not supported on pin %d" % self.id)
+        old = PWMS.get(self.id)
+        PWMS[self.id] = old or (_pwm_freq[0] if chip.ONE_PWM_FREQ else 1000, 0)
+        if freq != -1:
+            self.freq(freq)
+        if duty_u16 != -1:
+            self.duty_u16(duty_u16)
+
+    def freq(self, f=None):
+        if f is None:
+            return PWMS[self.id][0]
+        if chip.ONE_PWM_FREQ:
+            # esp8266/esppwm.c pwm_set_freq(): one frequency for every channel,
+            # clamped to 1..PWM_FREQ_MAX (1000 Hz); machine_pwm.c passes channel 0
+            f = min(max(f, 1), 1000)
+            _pwm_freq[0] = f
+            for g in PWMS:
+                PWMS[g] = (f, PWMS[g][1])
+            return
+        PWMS[self.id] = (f, PWMS[self.id][1])
+
+    def duty_u16(self, d=None):
+        if d is None:
+            return PWMS[self.id][1]
+        if not 0 <= d <= 65535:
+            raise ValueError("duty out of range")
+        if chip.ONE_PWM_FREQ:
+            # esp8266/machine_pwm.c: duty * 1024 / 65535, esppwm.c clamps to PWM_DEPTH
+            # (1023); read back as duty * 65535 / 1024
+            d = min(d * 1024 // 65535, 1023) * 65535 // 1024
+        PWMS[self.id] = (PWMS[self.id][0], d)
+
+    def deinit(self):
+        PWMS.pop(self.id, None)
+
+
+class Timer:
+    ONE_SHOT = 0
+    PERIODIC = 1
+
+    def __init__(self, id=-1, **kw):
+        self._task = None
+        if kw:
+            self.init(**kw)
+
+    def init(self, mode=PERIODIC, period=1000, callback=None, freq=None):
+        import asyncio
+
+        self.deinit()
+        if freq:
+            period = 1000 // freq
+
+        async def run():
+            nxt = time.ticks_add(time.ticks_ms(), period)
+            while True:
+                await asyncio.sleep_ms(max(0, time.ticks_diff(nxt, time.ticks_ms())))
+                nxt = time.ticks_add(nxt, period)
+                callback(self)  # as a soft IRQ would
+                if mode == Timer.ONE_SHOT:
+                    return
+
+        self._task = asyncio.create_task(run())
+
+    def deinit(self):
+        if self._task:
+            self._task.cancel()
+            self._task = None
