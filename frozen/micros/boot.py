@@ -34,10 +34,14 @@ def run():
     print("micrOS %s, core: %s (%s)" % (micros.VERSION, _core(micros), micros.__path__))
     for note in conf.load():
         print(note)
-    try:
-        micropython.alloc_emergency_exception_buf(conf.get("irqmembuf"))
-    except AttributeError:  # ports without hard IRQs (the unix port)
-        pass
+    # the emergency buffer (irqmembuf bytes of heap for good) only when an IRQ
+    # handler is armed, as the original: extirq's pin handler is the one that runs
+    # in IRQ context (timirq and cron run as asyncio tasks)
+    if conf.get("extirq") and conf.get("irqmembuf"):
+        try:
+            micropython.alloc_emergency_exception_buf(conf.get("irqmembuf"))
+        except AttributeError:  # ports without hard IRQs (the unix port)
+            pass
     _freq()
     if not core.SAFE:  # safe mode: no boot hook
         call.run_all(conf.get("boothook"), "boothook")  # before the network, as the original
