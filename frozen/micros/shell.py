@@ -181,7 +181,12 @@ async def _serve(r, w):
                     if out is None:
                         await _reply(w, "Bye!\n")
                         return
-                    if len(out) > _JOIN_MAX:  # sent as it is: a long reply is not copied to join the prompt
+                    if type(out) is list:  # help: a chunk at a time, not one 1.6 KB string (at 38k, 32-bit, that failed)
+                        for x in out:
+                            w.write(x)
+                            w.write("\n")
+                        w.write(prompt(cl))
+                    elif len(out) > _JOIN_MAX:  # sent as it is: a long reply is not copied to join the prompt
                         w.write(out)
                         w.write("\n" + prompt(cl))
                     else:

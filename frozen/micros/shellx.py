@@ -22,6 +22,7 @@ _HELP = """[micrOS] built-in commands:
 
 
 def help_text():
+    """The help text as a list of chunks (lines without their last newline)."""
     import os
     from micros import LMS
 
@@ -43,15 +44,14 @@ def help_text():
                 funcs = sorted(
                     k for k in dir(m) if k[0] != "_" and callable(getattr(m, k)) and not isinstance(getattr(m, k), type)
                 )
-            out.append("  " + name)
-            out.extend("    " + k for k in funcs)
+            out.append("  " + name + "".join("\n    " + k for k in funcs))
         except call.CallError:  # listed in micros.LMS, not frozen on this board
             pass
         except Exception as e:  # a broken user module must not break help
             out.append("  %s (cannot load: %s)" % (name, e))
         call.forget(before)  # listing must not keep modules in RAM
     gc.collect()
-    return "\n".join(out)
+    return out  # a chunk a module: the shell writes them one by one, never one string of it all
 
 
 def conf_line(cl, line):
