@@ -338,6 +338,36 @@ def provision(c, board=None, port="", profile="default", set=None, device=None, 
     print(f"[provision] done: profile {profile}, devfid {res['config']['devfid']}; the node uses it after a reset")
 
 
+@task(
+    help={
+        "board": _FLASH_HELP["board"],
+        "port": _FLASH_HELP["port"],
+        "firmware": "new firmware image (default: the one invoke build made)",
+        "prebuilt": "the micrOS release image for the board (sha256-verified like invoke fetch); optionally "
+        "this micrOS VERSION (default: the newest)",
+        "index": "release index URL or path for --prebuilt (default: $MICROS_INDEX, else the latest GitHub release)",
+        "baud": _FLASH_HELP["baud"],
+        "flash_size": _FLASH_HELP["flash_size"],
+        "force": "write the firmware even when the node's flash could not be read back (its settings are not "
+        "backed up, and not carried if the layout changed)",
+    },
+    optional=["prebuilt"],
+)
+@user_errors
+@numbers(baud=BAUD)
+def update(c, board=None, port="", firmware=None, prebuilt=None, index=None, baud="460800", flash_size="detect",
+           force=False):
+    """Update the firmware, keeping the node's settings and files: the firmware region alone when the node's
+    filesystem mounts with the new firmware, else its files carried into a new image; config kept in build/backups/."""
+    from microsctl.firmware import boards as db
+    from microsctl.flashing import update as u
+
+    res = u.update(db.get(board), port or None, firmware, prebuilt, int(baud), index, flash_size, force=force)
+    how = {"keep": "firmware written, settings untouched", "carry": "firmware written, settings and files carried "
+           "into the new layout", "nothing": "firmware written (no settings on the node to keep)"}[res["mode"]]
+    print(f"[update] done: {how}")
+
+
 @task(help={"board": _FLASH_HELP["board"], "version": "micrOS release, e.g. 0.1.0 (default: the newest in the index)",
             "index": "release index URL or path (default: $MICROS_INDEX, else the project's latest GitHub release)"})
 @user_errors
@@ -364,6 +394,7 @@ ns = Collection(sim, shell, bench)
 ns.add_task(profiles)
 ns.add_task(flash)
 ns.add_task(provision)
+ns.add_task(update)
 ns.add_task(fetch)
 ns.add_task(boards)
 ns.add_task(build)
