@@ -368,6 +368,28 @@ def update(c, board=None, port="", firmware=None, prebuilt=None, index=None, bau
     print(f"[update] done: {how}")
 
 
+@task(
+    help={
+        "port": "TCP port of the node's shell (default 9008)",
+        "host": "node address (default 127.0.0.1)",
+        "files": "a file to send: LM_*.py is compiled to .mpy first, other files go as they are; repeatable",
+        "profile": "also send this profile's Load Modules that are not frozen in the core",
+        "board": "the node's board, for .mpy compiled with its native arch (default: bytecode only, any board)",
+        "timeout": "seconds to wait for the node to come back after its restart (default 60)",
+    },
+    iterable=["files"],
+)
+@user_errors
+@numbers(port=TCP_PORT, timeout=whole(1, 3600, "seconds, such as 60"))
+def ota(c, port="9008", host="127.0.0.1", files=None, profile=None, board=None, timeout="60"):
+    """Update files on a running node over its shell, all or nothing: sha256-checked, moved into place
+    only when every file arrived, then the node restarts and is checked to run what was sent."""
+    from microsctl.node import ota as o
+
+    res = o.ota(int(port), host, files, board, profile, int(timeout))
+    print(f"[ota] done: {', '.join(res['files'])} ({res['bytes']} bytes, {res['seconds']:.1f} s)")
+
+
 @task(help={"board": _FLASH_HELP["board"], "version": "micrOS release, e.g. 0.1.0 (default: the newest in the index)",
             "index": "release index URL or path (default: $MICROS_INDEX, else the project's latest GitHub release)"})
 @user_errors
@@ -395,6 +417,7 @@ ns.add_task(profiles)
 ns.add_task(flash)
 ns.add_task(provision)
 ns.add_task(update)
+ns.add_task(ota)
 ns.add_task(fetch)
 ns.add_task(boards)
 ns.add_task(build)

@@ -1,6 +1,7 @@
 # The boot sequence, run once and then dropped from RAM by core.start():
 # config, emergency exception buffer, CPU speed, boot hook, network.
 import machine
+import os
 import micropython
 from micros import call, conf, core
 
@@ -34,6 +35,15 @@ def run():
     print("micrOS %s, core: %s (%s)" % (micros.VERSION, _core(micros), micros.__path__))
     for note in conf.load():
         print(note)
+    try:
+        os.stat(".ota")  # an update was cut short (micros.ota): finish or discard it
+    except OSError:
+        pass
+    else:
+        from micros import ota
+
+        print(ota.recover())
+        core.drop("ota")
     try:
         micropython.alloc_emergency_exception_buf(conf.get("irqmembuf"))
     except AttributeError:  # ports without hard IRQs (the unix port)

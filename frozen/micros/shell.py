@@ -1,6 +1,7 @@
 # micrOS socket shell: many clients at once over asyncio, one line a command.
 import asyncio
 import gc
+import sys
 import time
 from micropython import const
 from micros import VERSION, call, conf
@@ -61,6 +62,24 @@ def _extra(name, *args):
         core.drop("shellx")
 
 
+def _ota(cl, line):
+    # file updates (micros.ota), loaded for an update and dropped when none runs.
+    # The one entry for OTA: once the shell authenticates clients (branch auth),
+    # an unauthenticated cl is refused here.
+    from micros import ota
+
+    try:
+        out = ota.run(cl, line[4:])
+    except ota.OtaError as e:
+        out = "Error: %s" % e
+    if ota.idle():
+        call.unload("micros.ota")
+    if out.startswith("ota committed"):
+        asyncio.create_task(_reboot())
+        out += "; restarting"
+    return out
+
+
 async def _reboot():
     from micros import core
 
@@ -78,7 +97,9 @@ def _exec(cl, line):
         from micros import auth
 
         return auth.gate(cl, line)
-    if " " in line:  # no built-in has an argument: straight to conf mode or a call
+    if line.startswith("ota "):
+        return _ota(cl, line)
+    if " " in line:  # no built-in but ota has an argument: straight to conf mode or a call
         return _extra("conf_line", cl, line) if cl[3] else _render(call.run(line), as_json)
     if not line:
         return ""
@@ -192,6 +213,11 @@ async def _serve(r, w):
         pass
     finally:
         _clients.remove(cl)
+        ota = sys.modules.get("micros.ota")
+        if ota:  # a cut connection aborts its update: the old files stay
+            ota.release(cl)
+            if ota.idle():
+                call.unload("micros.ota")
         try:
             w.close()
             await w.wait_closed()
@@ -217,7 +243,6 @@ async def _sweep():
 
 async def serve(port=None):
     global MAX_CLIENTS
-    import sys
 
     # as many clients as the chip's TCP/IP stack leaves room for (micros_board.py,
     # dropped again: its module costs RAM); stock firmware without it keeps 3

@@ -1,0 +1,169 @@
+"""File updates over the shell (frozen/micros/ota.py, microsctl/node/ota.py) on virtual nodes:
+the real MicroPython unix port runs the node, its filesystem is a folder (littlefs on a board;
+the staging and renames are the same os calls, rename over an existing file as
+lib/littlefs/lfs2.c lfs2_rename does it).
+
+The old files must keep running whenever an update does not complete: a connection cut
+halfway, the node killed during a file's write, a wrong sha256, a file missing at commit.
+"""
+import base64
+import hashlib
+import signal
+import socket
+
+import pytest
+
+from microsctl import MicrosError
+from microsctl.node import ota
+from microsctl.node.client import Shell
+
+OLD = "def hello():\n    return 'old LM'\n"
+NEW = "def hello():\n    return 'new LM'\n"
+
+
+@pytest.fixture
+def lm(tmp_path):
+    """A user Load Module, version NEW, on the host; version OLD on the node (as LM_mine.py)."""
+    src = tmp_path / "src" / "LM_mine.py"
+    src.parent.mkdir()
+    src.write_text(NEW)
+    return src
+
+
+def _node_with_old(make_node):
+    n = make_node(start=False)
+    (n.fs / "LM_mine.py").write_text(OLD)
+    n.start()
+    with Shell(n.port) as sh:
+        assert sh.cmd("mine hello") == "old LM"
+    return n
+
+
+def _payload(size=5000):
+    data = bytes(range(256)) * (size // 256 + 1)
+    return data[:size]
+
+
+def test_ota_replaces_an_lm_restarts_and_runs_it(make_node, lm):
+    n = _node_with_old(make_node)
+    files = ota.collect([lm])
+    assert list(files) == ["LM_mine.mpy"] and files["LM_mine.mpy"][:1] == b"M"  # an .mpy
+    boots = n.boots
+    res = ota.push(files, n.port)
+    assert n.boots == boots + 1  # the node restarted on its own after the commit
+    with Shell(n.port) as sh:
+        assert sh.cmd("mine hello") == "new LM"
+    assert not (n.fs / "LM_mine.py").exists()  # the .py would shadow the new .mpy
+    assert not (n.fs / ".ota").exists()
+    assert res["files"] == ["LM_mine.mpy"]
+
+
+def test_several_files_in_chunks(make_node):
+    n = make_node()
+    files = {"data.bin": _payload(5000), "profile.json": b'{"a": 1}'}
+    ota.push(files, n.port)
+    assert (n.fs / "data.bin").read_bytes() == files["data.bin"]
+    assert (n.fs / "profile.json").read_bytes() == files["profile.json"]
+
+
+def _raw_update(port, name, data, stop_after, sha=None):
+    """Drive the protocol by hand; stop after `stop_after` data lines (None: all)."""
+    sh = Shell(port)
+    assert sh.cmd("ota begin").startswith("ota ready ")
+    assert sh.cmd(f"ota file {name} {len(data)} {sha or hashlib.sha256(data).hexdigest()}") == "ok"
+    for i, off in enumerate(range(0, len(data), 512)):
+        if stop_after is not None and i == stop_after:
+            return sh
+        assert sh.cmd("ota data " + base64.b64encode(data[off : off + 512]).decode()) == "ok"
+    return sh
+
+
+def test_connection_cut_halfway_keeps_the_old_files(make_node, lm):
+    n = _node_with_old(make_node)
+    new = ota.collect([lm])["LM_mine.mpy"] + _payload(3000)  # several lines
+    sh = _raw_update(n.port, "LM_mine.mpy", new, stop_after=3)
+    sh.sock.shutdown(socket.SHUT_RDWR)  # the link drops halfway
+    sh.close()
+    with Shell(n.port) as sh2:
+        assert sh2.cmd("mine hello") == "old LM"
+        # the cut session was aborted: its staging is gone and a new update may start
+        assert not (n.fs / ".ota").exists()
+        assert sh2.cmd("ota begin").startswith("ota ready ")
+        sh2.cmd("ota abort")
+    assert (n.fs / "LM_mine.py").read_text() == OLD and not (n.fs / "LM_mine.mpy").exists()
+
+
+def test_node_killed_during_the_write_keeps_the_old_files(make_node, lm):
+    n = _node_with_old(make_node)
+    new = _payload(4000)
+    sh = _raw_update(n.port, "LM_mine.mpy", new, stop_after=4)
+    assert (n.fs / ".ota" / "LM_mine.mpy.part").exists()  # half written when the power goes
+    n.proc.send_signal(signal.SIGKILL)
+    sh.close()
+    n.stop()  # a killed node stays down: power it on again
+    n.start()
+    with Shell(n.port) as sh2:
+        assert sh2.cmd("mine hello") == "old LM"
+    assert not (n.fs / ".ota").exists()  # boot discarded the unfinished update
+    assert "ota: discarded an unfinished update" in n.log.read_text()
+
+
+def test_wrong_sha256_is_refused_and_nothing_changes(make_node, lm):
+    n = _node_with_old(make_node)
+    new = ota.collect([lm])["LM_mine.mpy"]
+    sh = _raw_update(n.port, "LM_mine.mpy", new, None, sha="00" * 32)
+    reply = sh.cmd("ota end")
+    assert reply == "Error: LM_mine.mpy: sha256 mismatch"
+    assert sh.cmd("ota commit 1") == "Error: no update: send ota begin first"
+    assert sh.cmd("mine hello") == "old LM"
+    sh.close()
+    assert not (n.fs / ".ota").exists() and not (n.fs / "LM_mine.mpy").exists()
+
+
+def test_commit_with_a_file_missing_is_refused(make_node):
+    n = make_node()
+    with Shell(n.port) as sh:
+        sh.cmd("ota begin")
+        sh.cmd(f"ota file a.bin 3 {hashlib.sha256(b'abc').hexdigest()}")
+        sh.cmd("ota data " + base64.b64encode(b"abc").decode())
+        assert sh.cmd("ota end") == "ok"
+        assert sh.cmd("ota commit 2") == "Error: 1 files arrived, not 2"
+    assert not (n.fs / "a.bin").exists()
+
+
+def test_reset_during_the_commit_is_finished_at_boot(make_node):
+    """The node reset after .ota/.commit was written, one file moved, one not: boot moves the rest."""
+    n = make_node(start=False)
+    (n.fs / "LM_mine.py").write_text(OLD)
+    (n.fs / ".ota").mkdir()
+    (n.fs / ".ota" / "b.txt").write_bytes(b"B2")
+    (n.fs / "a.txt").write_bytes(b"A2")  # already moved before the reset
+    (n.fs / ".ota" / ".commit").write_text("a.txt\nb.txt\n")
+    n.start()
+    assert (n.fs / "b.txt").read_bytes() == b"B2" and (n.fs / "a.txt").read_bytes() == b"A2"
+    assert not (n.fs / ".ota").exists()
+    assert "ota: finished an interrupted commit" in n.log.read_text()
+
+
+def test_a_second_client_cannot_interleave(make_node):
+    n = make_node()
+    with Shell(n.port) as a, Shell(n.port) as b:
+        assert a.cmd("ota begin").startswith("ota ready")
+        assert b.cmd("ota begin") == "Error: another client is updating this node"
+        assert a.cmd("ota abort") == "ota aborted"
+
+
+@pytest.mark.parametrize("name", ["../boot.py", ".ota", "a/b", "x" * 49])
+def test_bad_names_are_refused(make_node, name):
+    n = make_node()
+    with Shell(n.port) as sh:
+        sh.cmd("ota begin")
+        assert sh.cmd(f"ota file {name} 1 {'00' * 32}") == "Error: bad file name"
+
+
+def test_tool_reports_a_refusal_in_one_line(make_node, tmp_path):
+    n = make_node()
+    with Shell(n.port) as other:
+        other.cmd("ota begin")
+        with pytest.raises(MicrosError, match="^the node refused the update: another client is updating this node$"):
+            ota.push({"a.txt": b"x"}, n.port)
