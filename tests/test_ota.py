@@ -167,3 +167,32 @@ def test_tool_reports_a_refusal_in_one_line(make_node, tmp_path):
         other.cmd("ota begin")
         with pytest.raises(MicrosError, match="^the node refused the update: another client is updating this node$"):
             ota.push({"a.txt": b"x"}, n.port)
+
+
+def test_ota_on_a_littlefs_flash_image(make_node, lm, tmp_path):
+    """The node's filesystem as on a board: littlefs (vfs.VfsLfs2) in the flash image, where
+    rename over an existing file is lfs2_rename's (lib/littlefs/lfs2.c); the core runs from
+    the ROMFS image in the image's firmware region, put there by invoke update."""
+    from microsctl.firmware import boards
+    from microsctl.flashing import geometry
+    from tests.flashkit import mount_files
+
+    from microsctl.firmware import build
+    from microsctl.flashing import update
+
+    img = tmp_path / "flash.img"
+    n = make_node(flash=img, sets=["devfid=lfs01"], start=False)
+    # the core this tree builds, into the image's firmware region, the settings kept (invoke update)
+    update.update(boards.get("sim"), img, firmware=build.build_sim(boards.get("sim")), backup_to=tmp_path / "bk")
+    n.start()
+    with Shell(n.port) as sh:
+        assert sh.prompt == "lfs01 $ "
+    ota.push({"LM_mine.mpy": ota.collect([lm])["LM_mine.mpy"], "notes.txt": b"v1"}, n.port)
+    ota.push({"notes.txt": b"v2"}, n.port)  # replaces an existing file
+    with Shell(n.port) as sh:
+        assert sh.cmd("mine hello") == "new LM"
+    n.stop()
+    fs = geometry.for_image(boards.get("sim"), img).filesystem
+    files = mount_files(img, fs.offset, fs)
+    assert files["notes.txt"] == "v2" and "LM_mine.mpy" in str(files.keys())
+    assert not any(k.startswith(".ota") for k in files)

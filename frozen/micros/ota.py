@@ -99,9 +99,13 @@ def _name(n):
     return n
 
 
-def run(cl, args):
-    """One `ota ...` command of client cl -> the reply; OtaError ends the update."""
-    cmd, _, arg = args.partition(" ")
+def run(cl, line):
+    """One `ota ...` line of client cl -> the reply; OtaError ends the update.
+    `ota data` lines come as the bytes received, decoded from a memoryview."""
+    if type(line) is str:
+        cmd, _, arg = line[4:].partition(" ")
+    else:
+        cmd, arg = "data", memoryview(line)[9:]
     if cmd == "sum":
         return _sum(_name(arg))
     if _st[_OWNER] is not None and _st[_OWNER] is not cl:

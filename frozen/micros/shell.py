@@ -69,7 +69,7 @@ def _ota(cl, line):
     from micros import ota
 
     try:
-        out = ota.run(cl, line[4:])
+        out = ota.run(cl, line)
     except ota.OtaError as e:
         out = "Error: %s" % e
     if ota.idle():
@@ -131,6 +131,8 @@ async def _reply(w, text):
 
 def _answer(cl, raw):
     """One received line -> reply text; None closes the connection."""
+    if raw[:9] == b"ota data ":  # file data stays bytes: no str copies of the line
+        return _ota(cl, raw)
     try:
         line = raw.decode().strip()
     except UnicodeError:
