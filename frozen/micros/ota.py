@@ -19,7 +19,6 @@ CHUNK = const(512)  # file bytes a data line carries: 684 in base64, under the s
 _NAME_MAX = const(48)
 _DIR = ".ota"
 _MARK = ".ota/.commit"
-_buf = bytearray(CHUNK)  # for sum(): files are read in place
 _st = [None, None, None, 0, None, None]  # the update: owner, file, hash, bytes left, name, digest
 _OWNER = const(0)
 _F = const(1)
@@ -181,11 +180,12 @@ def _step(cl, cmd, arg):
 
 def _sum(name):
     h = sha256()
-    mv = memoryview(_buf)
+    buf = bytearray(CHUNK)  # the file is read in place
+    mv = memoryview(buf)
     try:
         with open(name, "rb") as f:
             while True:
-                n = f.readinto(_buf)
+                n = f.readinto(buf)
                 if not n:
                     break
                 h.update(mv[:n])
