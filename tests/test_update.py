@@ -131,6 +131,24 @@ def test_esp8266_header_size_change_carries_the_files(secrets, tmp_path):
         assert res.config()["devfid"] == "hdr01" and res.files["LM_mine.py"] == USER_LM.decode()
 
 
+def test_esp8266_flashed_with_a_1mb_header_gets_its_settings_back(secrets, tmp_path):
+    """A node flashed before the flash-size fix: header 1MB (flashbdev.py: -5 blocks, the node
+    loops on "filesystem corrupt"), settings image for 4 MB at 0x100000. The update writes the
+    chip's 4MB into the header, leaves the region alone, and the settings mount again."""
+    b = boards.get("esp8266")
+    old, new = fw_file(tmp_path, b, 1), fw_file(tmp_path, b, 2)
+    with EspRom("esp8266", 4 * MB) as rom:
+        img = fsimage.write_atomic(tmp_path / "fs.img", fsimage.image_for(b, {"devfid": "lost01"}))
+        flash.esptool_main(flash.write_argv(b, rom.url, [(0, old), (b.filesystem.offset, img)]))
+        assert rom.boot().outcome == "corrupt"
+        rom.reset()
+        out = update.update(b, rom.url, firmware=new, backup_to=tmp_path / "bk")
+        assert out["mode"] == update.KEEP
+        res = rom.boot()
+        assert res.outcome == "mounted", res.said
+        assert res.config()["devfid"] == "lost01"
+
+
 def test_unreadable_flash_writes_nothing(secrets, tmp_path):
     b = boards.get("esp32")
     new = fw_file(tmp_path, b, 2)

@@ -145,10 +145,9 @@ def read_chip(board, port, flash_size=None, before="default-reset"):
                                   "pass it with --flash-size, e.g. --flash-size 4MB")
             size = geometry.SIZES[found]
             head = read(0, 16) if board.chip == "esp8266" else read(checks.PARTITION_TABLE_OFFSET, 0xC00)
-            fs = current_fs(board, size, head)
-            if fs is None:
-                return size, Node(None, readback.NodeState(readback.NONE, "the firmware on the chip has no "
-                                                           "filesystem this tool can find"))
+            # no filesystem where the firmware on the chip looks (an ESP8266 header saying 1MB, an
+            # erased chip): what matters is whether the new firmware finds one where it looks
+            fs = current_fs(board, size, head) or geometry.sized(board, found).filesystem
             return size, survey(read, fs, carry=True)
     except (esptool.FatalError, OSError) as err:
         wrong = checks.wrong_chip(err, port)
