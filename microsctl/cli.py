@@ -376,18 +376,20 @@ def update(c, board=None, port="", firmware=None, prebuilt=None, index=None, bau
         "profile": "also send this profile's Load Modules that are not frozen in the core",
         "board": "the node's board, for .mpy compiled with its native arch (default: bytecode only, any board)",
         "timeout": "seconds to wait for the node to come back after its restart (default 60)",
+        "set": "KEY=VALUE setting written with the files, all or nothing; repeatable",
     },
-    iterable=["files"],
+    iterable=["files", "set"],
 )
 @user_errors
 @numbers(port=TCP_PORT, timeout=whole(1, 3600, "seconds, such as 60"))
-def ota(c, port="9008", host="127.0.0.1", files=None, profile=None, board=None, timeout="60"):
+def ota(c, port="9008", host="127.0.0.1", files=None, profile=None, board=None, timeout="60", set=None):
     """Update files on a running node over its shell, all or nothing: sha256-checked, moved into place
     only when every file arrived, then the node restarts and is checked to run what was sent."""
     from microsctl.node import ota as o
 
-    res = o.ota(int(port), host, files, board, profile, int(timeout))
-    print(f"[ota] done: {', '.join(res['files'])} ({res['bytes']} bytes, {res['seconds']:.1f} s)")
+    res = o.ota(int(port), host, files, board, profile, int(timeout), set)
+    what = res["files"] + [f"setting {k}" for k in res["settings"]]
+    print(f"[ota] done: {', '.join(what)} ({res['bytes']} bytes, {res['seconds']:.1f} s)")
 
 
 @task(help={"board": _FLASH_HELP["board"], "version": "micrOS release, e.g. 0.1.0 (default: the newest in the index)",

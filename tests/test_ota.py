@@ -196,3 +196,46 @@ def test_ota_on_a_littlefs_flash_image(make_node, lm, tmp_path):
     files = mount_files(img, fs.offset, fs)
     assert files["notes.txt"] == "v2" and "LM_mine.mpy" in str(files.keys())
     assert not any(k.startswith(".ota") for k in files)
+
+
+def test_settings_go_with_the_files_all_or_nothing(make_node, lm):
+    n = _node_with_old(make_node)
+    res = ota.push(ota.collect([lm]), n.port, settings={"devfid": "otaset01", "stapwd": "new-secret-1"})
+    assert res["settings"] == ["devfid", "stapwd"]
+    with Shell(n.port) as sh:
+        assert sh.prompt == "otaset01 $ " and sh.cmd("mine hello") == "new LM"
+    cfg = n.config()
+    assert cfg["devfid"] == "otaset01" and cfg["stapwd"] == "new-secret-1"
+
+
+def test_a_bad_setting_aborts_the_whole_update(make_node, lm):
+    n = _node_with_old(make_node)
+    with Shell(n.port) as sh:
+        sh.cmd("ota begin")
+        mpy = ota.collect([lm])["LM_mine.mpy"]
+        sh.cmd(f"ota file LM_mine.mpy {len(mpy)} {hashlib.sha256(mpy).hexdigest()}")
+        sh.cmd("ota data " + base64.b64encode(mpy).decode())
+        assert sh.cmd("ota end") == "ok"
+        assert sh.cmd("ota set socport 99999999").startswith("Error: socport must be")
+        assert sh.cmd("ota commit 1 0") == "Error: no update: send ota begin first"  # aborted
+        assert sh.cmd("mine hello") == "old LM"
+        assert not (n.fs / ".ota").exists()
+        sh.cmd("ota begin")
+        assert sh.cmd("ota set hwuid aa") == "Error: hwuid is written by the node itself"
+    assert not (n.fs / ".ota").exists() and not (n.fs / "LM_mine.mpy").exists()
+
+
+def test_settings_of_an_interrupted_commit_are_applied_at_boot(make_node):
+    n = make_node(start=False)
+    (n.fs / ".ota").mkdir()
+    (n.fs / ".ota" / ".set").write_text("devfid bootset01\n")
+    (n.fs / ".ota" / ".commit").write_text("")
+    n.start()
+    with Shell(n.port) as sh:
+        assert sh.prompt == "bootset01 $ "
+    assert not (n.fs / ".ota").exists()
+
+
+def test_host_checks_settings_before_connecting():
+    with pytest.raises(MicrosError, match="setting .*socport"):
+        ota.push({}, 9, settings={"socport": "abc"})

@@ -4,7 +4,8 @@
 #   ota file NAME SIZE SHA256  -> "ok"   staged as .ota/NAME.part
 #   ota data BASE64            -> "ok"   at most <chunk> bytes a line
 #   ota end                    -> "ok"   sha256 checked, .part renamed to .ota/NAME
-#   ota commit N               -> "ota committed N"  then the shell restarts the node
+#   ota set KEY VALUE          -> "ok"   checked as conf.set checks it, staged in .ota/.set
+#   ota commit N S             -> "ota committed N"  (N files, S settings) then a restart
 #   ota abort                  -> "ota aborted"
 #   ota sum NAME               -> sha256 of NAME as the node has it
 # commit writes .ota/.commit (the names, one a line) before it moves a file, so a
@@ -19,6 +20,7 @@ CHUNK = const(512)  # file bytes a data line carries: 684 in base64, under the s
 _NAME_MAX = const(48)
 _DIR = ".ota"
 _MARK = ".ota/.commit"
+_SETS = ".ota/.set"
 _st = [None, None, None, 0, None, None]  # the update: owner, file, hash, bytes left, name, digest
 _OWNER = const(0)
 _F = const(1)
@@ -65,6 +67,17 @@ def _apply():
                     os.remove(n[:-4] + ".py")
                 except OSError:
                     pass
+    try:
+        f = open(_SETS)
+    except OSError:
+        f = None
+    if f:
+        from micros import conf
+
+        with f:
+            for line in f:  # applied again after a reset: the same values, the same result
+                key, _, val = line[:-1].partition(" ")
+                conf.set(key, val)
     _clear()
 
 
@@ -160,12 +173,21 @@ def _step(cl, cmd, arg):
             raise OtaError("%s: sha256 mismatch" % st[_NAME])
         os.rename(_DIR + "/" + st[_NAME] + ".part", _DIR + "/" + st[_NAME])
         return "ok"
+    if cmd == "set":
+        key, _, val = arg.partition(" ")
+        _valid(key, val)
+        with open(_SETS, "a") as f:
+            f.write(key + " " + val + "\n")
+        return "ok"
     if cmd == "commit":
         if st[_F] is not None:
             raise OtaError("a file is still open")
+        nf, _, ns = arg.partition(" ")
         names = [n for n in os.listdir(_DIR) if n[0] != "." and not n.endswith(".part")]
-        if len(names) != int(arg):
-            raise OtaError("%d files arrived, not %s" % (len(names), arg))
+        if len(names) != int(nf):
+            raise OtaError("%d files arrived, not %s" % (len(names), nf))
+        if _count(_SETS) != int(ns or 0):
+            raise OtaError("%d settings arrived, not %s" % (_count(_SETS), ns))
         with open(_MARK, "w") as m:
             for n in names:
                 m.write(n + "\n")
@@ -176,6 +198,30 @@ def _step(cl, cmd, arg):
         _abort()
         return "ota aborted"
     raise OtaError("unknown ota command")
+
+
+def _valid(key, val):
+    # what conf.set checks, without saving
+    from micros import conf
+
+    try:
+        row = conf.spec(key)
+        if row[2] & conf.SYSTEM:
+            raise OtaError("%s is written by the node itself" % key)
+        conf.check(key, conf._check(row, conf.parse(key, val)))
+    except conf.ConfError as e:
+        raise OtaError(str(e))
+
+
+def _count(path):
+    n = 0
+    try:
+        with open(path) as f:
+            for _ in f:
+                n += 1
+    except OSError:
+        pass
+    return n
 
 
 def _sum(name):

@@ -9,7 +9,8 @@ sent: the update is done only when the node came back with exactly those bytes.
 
 A connection cut or a node reset before the commit leaves the previous files running
 (the node discards .ota/ at boot); a reset during the commit is finished at boot.
-Load Modules (LM_*.py) are compiled to .mpy for the node's architecture first
+Settings (`--set KEY=VALUE`) are checked on the host and again on the node as conf.set checks
+them, and written at the commit with the files. Load Modules (LM_*.py) are compiled to .mpy for the node's architecture first
 (microsctl/firmware/compile.py); other files go as they are.
 """
 import base64
@@ -27,7 +28,7 @@ from microsctl.node.client import Shell, is_error
 NAME_MAX = 48  # _NAME_MAX in frozen/micros/ota.py
 
 
-def collect(paths, board=None, profile=None):
+def collect(paths, board=None, profile=None, allow_empty=False):
     """{node file name: bytes} of what to send: LM_*.py compiled to .mpy (-march of the board's
     mpy arch when a board is named; else bytecode only, which every port loads), the rest as is;
     with a profile, its Load Modules that are not frozen in the core."""
@@ -36,8 +37,8 @@ def collect(paths, board=None, profile=None):
     srcs = [Path(p) for p in paths or ()]
     if profile:
         srcs += [p for p in (profiles.module_source(m) for m in profiles.load(profile)["modules"]) if p]
-    if not srcs:
-        raise MicrosError("nothing to send: name files with --files, or a profile with --profile")
+    if not srcs and not allow_empty:
+        raise MicrosError("nothing to send: name files with --files, a profile with --profile, or --set KEY=VALUE")
     arch = boards.get(board).mpy.arch if board else None
     out = {}
     with tempfile.TemporaryDirectory(prefix="micros-ota-") as tmp:
@@ -66,8 +67,9 @@ def _ok(sh, line, what):
     return reply
 
 
-def send(sh, files, progress=None):
-    """Stage and commit `files` ({name: bytes}) over an open Shell; returns bytes sent on the wire."""
+def send(sh, files, progress=None, settings=None):
+    """Stage and commit `files` ({name: bytes}) and `settings` ({key: text}) over an open Shell;
+    returns bytes sent on the wire."""
     ready = _ok(sh, "ota begin", "the update")
     if not ready.startswith("ota ready "):
         raise MicrosError(f"the node does not know file updates ({ready!r}): update its firmware first "
@@ -88,7 +90,11 @@ def send(sh, files, progress=None):
             if progress:
                 progress(done, total)
         _ok(sh, "ota end", f"{name}")
-    line = f"ota commit {len(files)}"
+    for key, val in (settings or {}).items():
+        line = f"ota set {key} {val}"
+        _ok(sh, line, f"the setting {key}")
+        wire += len(line) + 1
+    line = f"ota commit {len(files)} {len(settings or {})}"
     reply = _ok(sh, line, "the commit")
     wire += len(line) + 1 + 24 * len(files)
     if not reply.startswith(f"ota committed {len(files)}"):
@@ -110,12 +116,13 @@ def wait_back(port, host, timeout):
             time.sleep(0.2)
 
 
-def push(files, port, host="127.0.0.1", timeout=60, progress=None):
-    """Send files, let the node restart, check it runs them. Returns a report dict."""
+def push(files, port, host="127.0.0.1", timeout=60, progress=None, settings=None):
+    """Send files and settings, let the node restart, check it runs them. Returns a report dict."""
+    settings = checked_settings(settings)
     t0 = time.monotonic()
     with Shell(port, host) as sh:
         try:
-            wire = send(sh, files, progress)
+            wire = send(sh, files, progress, settings)
         except MicrosError:
             if not sh.closed:
                 try:
@@ -129,16 +136,50 @@ def push(files, port, host="127.0.0.1", timeout=60, progress=None):
             got = sh.cmd(f"ota sum {name}")
             if got != hashlib.sha256(data).hexdigest():
                 raise MicrosError(f"the node came back without {name} as sent (its sha256: {got}): run again")
+        if settings:
+            _check_settings(sh, settings)
         hello = sh.cmd("hello")
-    return {"files": sorted(files), "bytes": sum(len(d) for d in files.values()), "wire": wire,
+    return {"files": sorted(files), "settings": sorted(settings), "bytes": sum(len(d) for d in files.values()), "wire": wire,
             "seconds": sent, "total_seconds": time.monotonic() - t0, "hello": hello}
 
 
-def ota(port, host="127.0.0.1", files=(), board=None, profile=None, timeout=60):
+def checked_settings(settings):
+    """{key: text} checked as the node checks them (schema.validate runs conf.py's rules)."""
+    from microsctl.flashing import schema
+
+    out = {}
+    for key, val in (settings or {}).items():
+        if "\n" in str(val):
+            raise MicrosError(f"the setting {key} is one line of text")
+        schema.validate(key, str(val))
+        out[key] = str(val)
+    return out
+
+
+def _check_settings(sh, settings):
+    """Each setting read back in conf mode (a secret only shows that it is set)."""
+    from microsctl.flashing import schema
+
+    secret = schema.secrets()
+    sh.cmd("conf")
+    try:
+        for key, val in settings.items():
+            got = sh.cmd(key)
+            want = "*****" if key in secret else str(schema.validate(key, val))
+            if got != want:
+                raise MicrosError(f"the node came back with {key}={got}, not what was sent: run again")
+    finally:
+        sh.cmd("noconf")
+
+
+def ota(port, host="127.0.0.1", files=(), board=None, profile=None, timeout=60, sets=None):
     """`invoke ota`: collect, push, report."""
-    payload = collect(files, board, profile)
-    print(f"[ota] sending {', '.join(f'{n} ({len(d)} B)' for n, d in payload.items())} to {host}:{port}",
-          file=sys.stderr, flush=True)
+    from microsctl.flashing import schema
+
+    settings = checked_settings(schema.parse_sets(sets))
+    payload = collect(files, board, profile, allow_empty=bool(settings))
+    what = [f"{n} ({len(d)} B)" for n, d in payload.items()] + [f"setting {k}" for k in settings]
+    print(f"[ota] sending {', '.join(what)} to {host}:{port}", file=sys.stderr, flush=True)
     last = [0]
 
     def progress(done, total):
@@ -147,6 +188,6 @@ def ota(port, host="127.0.0.1", files=(), board=None, profile=None, timeout=60):
             last[0] = pct
             print(f"[ota] {done}/{total} bytes", file=sys.stderr, flush=True)
 
-    res = push(payload, port, host, timeout, progress)
+    res = push(payload, port, host, timeout, progress, settings)
     print(f"[ota] committed; the node restarted and runs what was sent ({res['hello']})", file=sys.stderr)
     return res
