@@ -370,8 +370,11 @@ def update(c, board=None, port="", firmware=None, prebuilt=None, index=None, bau
 
 @task(
     help={
-        "port": "TCP port of the node's shell (default 9008)",
+        "port": "TCP port of the node's shell (default 9008, or the cached one with --dev)",
         "host": "node address (default 127.0.0.1)",
+        "dev": "the node by name (devfid), hardware id or address, through the device cache (invoke scan)",
+        "all": "every node in the device cache, one after the other, the first as a canary; stops at the first "
+        "failure and prints each node's version before and after",
         "files": "a file to send: LM_*.py is compiled to .mpy first, other files go as they are; repeatable",
         "profile": "also send this profile's Load Modules that are not frozen in the core",
         "board": "the node's board, for .mpy compiled with its native arch (default: bytecode only, any board)",
@@ -382,12 +385,32 @@ def update(c, board=None, port="", firmware=None, prebuilt=None, index=None, bau
 )
 @user_errors
 @numbers(port=TCP_PORT, timeout=whole(1, 3600, "seconds, such as 60"))
-def ota(c, port="9008", host="127.0.0.1", files=None, profile=None, board=None, timeout="60", set=None):
-    """Update files on a running node over its shell, all or nothing: sha256-checked, moved into place
-    only when every file arrived, then the node restarts and is checked to run what was sent."""
+def ota(c, port=None, host="127.0.0.1", files=None, profile=None, board=None, timeout="60", set=None, dev=None,
+        all=False):
+    """Update files and settings on running nodes over their shell, all or nothing: sha256-checked, moved into
+    place only when everything arrived, then the node restarts and is checked to run what was sent."""
     from microsctl.node import ota as o
 
-    res = o.ota(int(port), host, files, board, profile, int(timeout), set)
+    if dev and all:
+        raise MicrosError("--dev and --all exclude each other: pick one")
+    if all:
+        from microsctl.fleet import cache as devcache
+
+        rows = devcache.Cache().rows()
+        if not rows:
+            raise MicrosError("the device cache is empty: run 'invoke scan' first")
+        targets = [(d.get("fuid") or u, d["host"], int(d["port"])) for u, d in rows]
+        table, ok = o.ota_many(targets, files, board, profile, int(timeout), set)
+        print_table(["node", "address", "version before", "after", "result"], table)
+        if not ok:
+            raise MicrosError("the update stopped at the first failure (see the table); the other nodes were "
+                              "not touched")
+        return
+    if dev:
+        from microsctl.fleet import cache as devcache
+
+        host, port, _ = devcache.resolve(dev, port)
+    res = o.ota(int(port or 9008), host, files, board, profile, int(timeout), set)
     what = res["files"] + [f"setting {k}" for k in res["settings"]]
     print(f"[ota] done: {', '.join(what)} ({res['bytes']} bytes, {res['seconds']:.1f} s)")
 

@@ -239,3 +239,40 @@ def test_settings_of_an_interrupted_commit_are_applied_at_boot(make_node):
 def test_host_checks_settings_before_connecting():
     with pytest.raises(MicrosError, match="setting .*socport"):
         ota.push({}, 9, settings={"socport": "abc"})
+
+
+def test_invoke_ota_dev_and_all(make_node, lm, tmp_path, monkeypatch):
+    """--dev through the device cache; --all: the canary first, a table of versions, and the first
+    failure stops the run (a node that is down: the nodes after it are not touched)."""
+    import os
+    import subprocess
+
+    from microsctl import ROOT
+    from microsctl.fleet import cache as devcache
+
+    monkeypatch.setenv("MICROS_DATA", str(tmp_path / "data"))
+    a, b = make_node(sets=["devfid=alpha"]), make_node(sets=["devfid=beta"])
+    c = devcache.Cache()
+    c.add("uid-a", "alpha", "127.0.0.1", a.port)
+    c.add("uid-b", "beta", "127.0.0.1", b.port)
+    c.save()
+
+    def inv(*args):
+        return subprocess.run(["invoke", "ota", *args], capture_output=True, text=True, cwd=ROOT,
+                              env=dict(os.environ), timeout=120)
+
+    out = inv("--dev", "beta", "--files", str(lm))
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip().startswith("[ota] done: LM_mine.mpy")
+    with Shell(b.port) as sh:
+        assert sh.cmd("mine hello") == "new LM"
+    out = inv("--all", "--files", str(tmp_path / "src" / "LM_mine.py"))
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.strip().splitlines()
+    assert lines[0].split() == ["node", "address", "version", "before", "after", "result"]
+    assert "canary, updated" in lines[1] and lines[1].startswith("alpha")
+    a.stop()  # the canary is down: nothing else is tried
+    out = inv("--all", "--files", str(lm), "--timeout", "2")
+    assert out.returncode == 1
+    assert "failed: no micrOS shell at" in out.stdout and "not tried: stopped at the first failure" in out.stdout
+    assert out.stderr.strip().splitlines()[-1].startswith("error: the update stopped at the first failure")
