@@ -350,19 +350,21 @@ def provision(c, board=None, port="", profile="default", set=None, device=None, 
         "flash_size": _FLASH_HELP["flash_size"],
         "force": "write the firmware even when the node's flash could not be read back (its settings are not "
         "backed up, and not carried if the layout changed)",
+        "variant": "the board variant the new firmware was built for, e.g. OTA (default: the board's default); "
+        "a variant with another partition table moves the node's files to its filesystem",
     },
     optional=["prebuilt"],
 )
 @user_errors
 @numbers(baud=BAUD)
 def update(c, board=None, port="", firmware=None, prebuilt=None, index=None, baud="460800", flash_size="detect",
-           force=False):
+           force=False, variant=None):
     """Update the firmware, keeping the node's settings and files: the firmware region alone when the node's
     filesystem mounts with the new firmware, else its files carried into a new image; config kept in build/backups/."""
     from microsctl.firmware import boards as db
     from microsctl.flashing import update as u
 
-    res = u.update(db.get(board), port or None, firmware, prebuilt, int(baud), index, flash_size, force=force)
+    res = u.update(db.get(board, variant), port or None, firmware, prebuilt, int(baud), index, flash_size, force=force)
     how = {"keep": "firmware written, settings untouched", "carry": "firmware written, settings and files carried "
            "into the new layout", "nothing": "firmware written (no settings on the node to keep)"}[res["mode"]]
     print(f"[update] done: {how}")

@@ -106,6 +106,9 @@ def test_update_to_the_ota_layout_carries_the_files(secrets, tmp_path):
             copy.flash.data[ota.firmware.offset : ota.firmware.offset + new.stat().st_size] = new.read_bytes()
             lost = copy.boot()
             assert lost.outcome == "formatted" and lost.config() is None
+        # the default board refuses the OTA firmware: its table puts the filesystem elsewhere
+        with pytest.raises(MicrosError, match="pick the --variant"):
+            update.update(b, rom.url, firmware=new, backup_to=tmp_path / "bk")
         out = update.update(ota, rom.url, firmware=new, backup_to=tmp_path / "bk")
         assert out["mode"] == update.CARRY and "LM_mine.py" in out["files"]
         res = rom.boot()

@@ -13,7 +13,6 @@ the node's receive path (frozen/micros/ota.py) needs.
   the live state of an update (open file, sha256), then one data line's allocations with the
   garbage collector off (an upper bound), plus the received line itself.
 """
-import base64
 import contextlib
 import hashlib
 import io

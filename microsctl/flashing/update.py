@@ -24,7 +24,6 @@ new layout we stop and point to `invoke flash`. An unreadable flash stops the up
 """
 import contextlib
 import io
-import json
 import sys
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -277,6 +276,3 @@ def _update_sim(b, port, fw_path, fw, backup_to):
     return {"mode": KEEP if node.blocks is not None else NOTHING, "path": path, "backup": saved,
             "state": node.state.state, "files": []}
 
-
-def describe(res):
-    return json.dumps({k: str(v) for k, v in res.items() if k != "argv"})
