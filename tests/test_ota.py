@@ -17,8 +17,23 @@ from microsctl import MicrosError
 from microsctl.node import ota
 from microsctl.node.client import Shell
 
+KEY = "ota-shell-key-1"
 OLD = "def hello():\n    return 'old LM'\n"
 NEW = "def hello():\n    return 'new LM'\n"
+
+
+@pytest.fixture
+def mk(make_node, monkeypatch, tmp_path):
+    """Virtual nodes with a shell key; the host's Shell answers their challenge (MICROS_AUTHKEY)."""
+    from microsctl.flashing import profiles
+
+    monkeypatch.setattr(profiles, "SECRETS_FILE", tmp_path / "no-secrets.json")
+    monkeypatch.setenv("MICROS_AUTHKEY", KEY)
+
+    def make(sets=(), **kw):
+        return make_node(sets=[f"authkey={KEY}", *sets], **kw)
+
+    return make
 
 
 @pytest.fixture
@@ -30,8 +45,8 @@ def lm(tmp_path):
     return src
 
 
-def _node_with_old(make_node):
-    n = make_node(start=False)
+def _node_with_old(mk):
+    n = mk(start=False)
     (n.fs / "LM_mine.py").write_text(OLD)
     n.start()
     with Shell(n.port) as sh:
@@ -44,8 +59,8 @@ def _payload(size=5000):
     return data[:size]
 
 
-def test_ota_replaces_an_lm_restarts_and_runs_it(make_node, lm):
-    n = _node_with_old(make_node)
+def test_ota_replaces_an_lm_restarts_and_runs_it(mk, lm):
+    n = _node_with_old(mk)
     files = ota.collect([lm])
     assert list(files) == ["LM_mine.mpy"] and files["LM_mine.mpy"][:1] == b"M"  # an .mpy
     boots = n.boots
@@ -58,8 +73,8 @@ def test_ota_replaces_an_lm_restarts_and_runs_it(make_node, lm):
     assert res["files"] == ["LM_mine.mpy"]
 
 
-def test_several_files_in_chunks(make_node):
-    n = make_node()
+def test_several_files_in_chunks(mk):
+    n = mk()
     files = {"data.bin": _payload(5000), "profile.json": b'{"a": 1}'}
     ota.push(files, n.port)
     assert (n.fs / "data.bin").read_bytes() == files["data.bin"]
@@ -78,8 +93,8 @@ def _raw_update(port, name, data, stop_after, sha=None):
     return sh
 
 
-def test_connection_cut_halfway_keeps_the_old_files(make_node, lm):
-    n = _node_with_old(make_node)
+def test_connection_cut_halfway_keeps_the_old_files(mk, lm):
+    n = _node_with_old(mk)
     new = ota.collect([lm])["LM_mine.mpy"] + _payload(3000)  # several lines
     sh = _raw_update(n.port, "LM_mine.mpy", new, stop_after=3)
     sh.sock.shutdown(socket.SHUT_RDWR)  # the link drops halfway
@@ -93,8 +108,8 @@ def test_connection_cut_halfway_keeps_the_old_files(make_node, lm):
     assert (n.fs / "LM_mine.py").read_text() == OLD and not (n.fs / "LM_mine.mpy").exists()
 
 
-def test_node_killed_during_the_write_keeps_the_old_files(make_node, lm):
-    n = _node_with_old(make_node)
+def test_node_killed_during_the_write_keeps_the_old_files(mk, lm):
+    n = _node_with_old(mk)
     new = _payload(4000)
     sh = _raw_update(n.port, "LM_mine.mpy", new, stop_after=4)
     assert (n.fs / ".ota" / "LM_mine.mpy.part").exists()  # half written when the power goes
@@ -108,8 +123,8 @@ def test_node_killed_during_the_write_keeps_the_old_files(make_node, lm):
     assert "ota: discarded an unfinished update" in n.log.read_text()
 
 
-def test_wrong_sha256_is_refused_and_nothing_changes(make_node, lm):
-    n = _node_with_old(make_node)
+def test_wrong_sha256_is_refused_and_nothing_changes(mk, lm):
+    n = _node_with_old(mk)
     new = ota.collect([lm])["LM_mine.mpy"]
     sh = _raw_update(n.port, "LM_mine.mpy", new, None, sha="00" * 32)
     reply = sh.cmd("ota end")
@@ -120,8 +135,8 @@ def test_wrong_sha256_is_refused_and_nothing_changes(make_node, lm):
     assert not (n.fs / ".ota").exists() and not (n.fs / "LM_mine.mpy").exists()
 
 
-def test_commit_with_a_file_missing_is_refused(make_node):
-    n = make_node()
+def test_commit_with_a_file_missing_is_refused(mk):
+    n = mk()
     with Shell(n.port) as sh:
         sh.cmd("ota begin")
         sh.cmd(f"ota file a.bin 3 {hashlib.sha256(b'abc').hexdigest()}")
@@ -131,9 +146,9 @@ def test_commit_with_a_file_missing_is_refused(make_node):
     assert not (n.fs / "a.bin").exists()
 
 
-def test_reset_during_the_commit_is_finished_at_boot(make_node):
+def test_reset_during_the_commit_is_finished_at_boot(mk):
     """The node reset after .ota/.commit was written, one file moved, one not: boot moves the rest."""
-    n = make_node(start=False)
+    n = mk(start=False)
     (n.fs / "LM_mine.py").write_text(OLD)
     (n.fs / ".ota").mkdir()
     (n.fs / ".ota" / "b.txt").write_bytes(b"B2")
@@ -145,8 +160,8 @@ def test_reset_during_the_commit_is_finished_at_boot(make_node):
     assert "ota: finished an interrupted commit" in n.log.read_text()
 
 
-def test_a_second_client_cannot_interleave(make_node):
-    n = make_node()
+def test_a_second_client_cannot_interleave(mk):
+    n = mk()
     with Shell(n.port) as a, Shell(n.port) as b:
         assert a.cmd("ota begin").startswith("ota ready")
         assert b.cmd("ota begin") == "Error: another client is updating this node"
@@ -154,22 +169,22 @@ def test_a_second_client_cannot_interleave(make_node):
 
 
 @pytest.mark.parametrize("name", ["../boot.py", ".ota", "a/b", "x" * 49])
-def test_bad_names_are_refused(make_node, name):
-    n = make_node()
+def test_bad_names_are_refused(mk, name):
+    n = mk()
     with Shell(n.port) as sh:
         sh.cmd("ota begin")
         assert sh.cmd(f"ota file {name} 1 {'00' * 32}") == "Error: bad file name"
 
 
-def test_tool_reports_a_refusal_in_one_line(make_node, tmp_path):
-    n = make_node()
+def test_tool_reports_a_refusal_in_one_line(mk, tmp_path):
+    n = mk()
     with Shell(n.port) as other:
         other.cmd("ota begin")
         with pytest.raises(MicrosError, match="^the node refused the update: another client is updating this node$"):
             ota.push({"a.txt": b"x"}, n.port)
 
 
-def test_ota_on_a_littlefs_flash_image(make_node, lm, tmp_path):
+def test_ota_on_a_littlefs_flash_image(mk, make_node, lm, tmp_path):
     """The node's filesystem as on a board: littlefs (vfs.VfsLfs2) in the flash image, where
     rename over an existing file is lfs2_rename's (lib/littlefs/lfs2.c); the core runs from
     the ROMFS image in the image's firmware region, put there by invoke update."""
@@ -181,7 +196,7 @@ def test_ota_on_a_littlefs_flash_image(make_node, lm, tmp_path):
     from microsctl.flashing import update
 
     img = tmp_path / "flash.img"
-    n = make_node(flash=img, sets=["devfid=lfs01"], start=False)
+    n = make_node(flash=img, sets=["devfid=lfs01"], start=False)  # the key from MICROS_AUTHKEY (mk)
     # the core this tree builds, into the image's firmware region, the settings kept (invoke update)
     update.update(boards.get("sim"), img, firmware=build.build_sim(boards.get("sim")), backup_to=tmp_path / "bk")
     n.start()
@@ -198,8 +213,8 @@ def test_ota_on_a_littlefs_flash_image(make_node, lm, tmp_path):
     assert not any(k.startswith(".ota") for k in files)
 
 
-def test_settings_go_with_the_files_all_or_nothing(make_node, lm):
-    n = _node_with_old(make_node)
+def test_settings_go_with_the_files_all_or_nothing(mk, lm):
+    n = _node_with_old(mk)
     res = ota.push(ota.collect([lm]), n.port, settings={"devfid": "otaset01", "stapwd": "new-secret-1"})
     assert res["settings"] == ["devfid", "stapwd"]
     with Shell(n.port) as sh:
@@ -208,8 +223,8 @@ def test_settings_go_with_the_files_all_or_nothing(make_node, lm):
     assert cfg["devfid"] == "otaset01" and cfg["stapwd"] == "new-secret-1"
 
 
-def test_a_bad_setting_aborts_the_whole_update(make_node, lm):
-    n = _node_with_old(make_node)
+def test_a_bad_setting_aborts_the_whole_update(mk, lm):
+    n = _node_with_old(mk)
     with Shell(n.port) as sh:
         sh.cmd("ota begin")
         mpy = ota.collect([lm])["LM_mine.mpy"]
@@ -225,8 +240,8 @@ def test_a_bad_setting_aborts_the_whole_update(make_node, lm):
     assert not (n.fs / ".ota").exists() and not (n.fs / "LM_mine.mpy").exists()
 
 
-def test_settings_of_an_interrupted_commit_are_applied_at_boot(make_node):
-    n = make_node(start=False)
+def test_settings_of_an_interrupted_commit_are_applied_at_boot(mk):
+    n = mk(start=False)
     (n.fs / ".ota").mkdir()
     (n.fs / ".ota" / ".set").write_text("devfid bootset01\n")
     (n.fs / ".ota" / ".commit").write_text("")
@@ -241,7 +256,7 @@ def test_host_checks_settings_before_connecting():
         ota.push({}, 9, settings={"socport": "abc"})
 
 
-def test_invoke_ota_dev_and_all(make_node, lm, tmp_path, monkeypatch):
+def test_invoke_ota_dev_and_all(mk, lm, tmp_path, monkeypatch):
     """--dev through the device cache; --all: the canary first, a table of versions, and the first
     failure stops the run (a node that is down: the nodes after it are not touched)."""
     import os
@@ -251,7 +266,7 @@ def test_invoke_ota_dev_and_all(make_node, lm, tmp_path, monkeypatch):
     from microsctl.fleet import cache as devcache
 
     monkeypatch.setenv("MICROS_DATA", str(tmp_path / "data"))
-    a, b = make_node(sets=["devfid=alpha"]), make_node(sets=["devfid=beta"])
+    a, b = mk(sets=["devfid=alpha"]), mk(sets=["devfid=beta"])
     c = devcache.Cache()
     c.add("uid-a", "alpha", "127.0.0.1", a.port)
     c.add("uid-b", "beta", "127.0.0.1", b.port)
@@ -276,3 +291,38 @@ def test_invoke_ota_dev_and_all(make_node, lm, tmp_path, monkeypatch):
     assert out.returncode == 1
     assert "failed: no micrOS shell at" in out.stdout and "not tried: stopped at the first failure" in out.stdout
     assert out.stderr.strip().splitlines()[-1].startswith("error: the update stopped at the first failure")
+
+
+def test_ota_needs_an_authenticated_shell(mk, make_node, lm):
+    """With a key on the node, a client that did not answer the challenge is refused at every
+    ota line, the raw data path too; a node with auth off takes no update at all."""
+    n = _node_with_old(mk)
+    raw = socket.create_connection(("127.0.0.1", n.port))
+    raw.settimeout(5)
+
+    def say(line):
+        raw.sendall(line.encode() + b"\n")
+        got = b""
+        while not got.endswith(b"$ "):
+            got += raw.recv(4096)
+        return got.decode()
+
+    assert "Auth: hmac-sha256" in raw.recv(4096).decode()
+    assert "Error: auth required" in say("ota begin")
+    assert "Error: ota needs an authenticated shell" in say("ota data " + base64.b64encode(b"x" * 9).decode())
+    raw.close()
+    assert not (n.fs / ".ota").exists()
+    with Shell(n.port) as sh:
+        assert sh.authenticated and sh.cmd("mine hello") == "old LM"
+    import os
+
+    key = os.environ.pop("MICROS_AUTHKEY")
+    try:
+        off = make_node()  # no key anywhere: auth off
+    finally:
+        os.environ["MICROS_AUTHKEY"] = key
+    assert off.config()["authkey"] == "n/a"
+    with Shell(off.port) as sh:
+        assert sh.cmd("ota begin") == "Error: ota needs an authenticated shell: set authkey (docs/security.md)"
+    with pytest.raises(MicrosError, match="ota needs an authenticated shell"):
+        ota.push({"a.txt": b"x"}, off.port)

@@ -64,8 +64,10 @@ def _extra(name, *args):
 
 def _ota(cl, line):
     # file updates (micros.ota), loaded for an update and dropped when none runs.
-    # The one entry for OTA: once the shell authenticates clients (branch auth),
-    # an unauthenticated cl is refused here.
+    # The one entry for OTA, and it needs a client that proved the shell key
+    # (micros.auth): with auth off, or the key not yet proven, no update.
+    if cl[_AUTH] is not True:
+        return "Error: ota needs an authenticated shell: set authkey (docs/security.md)"
     from micros import ota
 
     try:

@@ -2,7 +2,7 @@
 the node's receive path (frozen/micros/ota.py) needs.
 
 - OTA: microsctl/node/ota.py pushes the files to a virtual node (real MicroPython unix port)
-  over its shell on loopback; bytes are the shell lines sent, time is until the commit was
+  over its authenticated shell on loopback; bytes are the shell lines sent, time is until the commit was
   answered, and until the node came back and every file's sha256 was checked.
 - USB: the same files in the node's littlefs image, written by the real esptool (stub,
   compressed) into the emulated ROM loader (microsctl/emulator/esprom.py); bytes are counted
@@ -169,12 +169,17 @@ def content(tmp):
 
 
 def ota_run(files, tmp):
+    import os
+    from unittest import mock
+
+    key = "bench-only-shell-key"  # OTA needs an authenticated shell; never a real key
     n = SimNode("otabench", root=tmp)
-    n.prepare("default", port=free_port())
+    n.prepare("default", [f"authkey={key}"], port=free_port())
     n.start(timeout=20)
     try:
         t0 = time.perf_counter()
-        res = ota.push(files, n.port)
+        with mock.patch.dict(os.environ, {"MICROS_AUTHKEY": key}):
+            res = ota.push(files, n.port)
         total = time.perf_counter() - t0
         # the node has them: the push checked each file's sha256 after the restart
     finally:
