@@ -308,7 +308,7 @@ def test_ota_needs_an_authenticated_shell(mk, make_node, lm):
         return got.decode()
 
     assert "Auth: hmac-sha256" in raw.recv(4096).decode()
-    assert "Error: auth required" in say("ota begin")
+    assert "Error: ota needs an authenticated shell" in say("ota begin")
     assert "Error: ota needs an authenticated shell" in say("ota data " + base64.b64encode(b"x" * 9).decode())
     raw.close()
     assert not (n.fs / ".ota").exists()

@@ -1,5 +1,5 @@
 # File updates over the shell, all or nothing. micros.shell loads this module for
-# an update and drops it after; boot.py calls recover() when .ota/ exists.
+# an update (entry) and it drops itself after; boot.py calls recover() when .ota/ exists.
 #   ota begin                  -> "ota ready <chunk>"  (one update at a time)
 #   ota file NAME SIZE SHA256  -> "ok"   staged as .ota/NAME.part
 #   ota data BASE64            -> "ok"   at most <chunk> bytes a line
@@ -32,10 +32,6 @@ _SUM = const(5)
 
 class OtaError(Exception):
     pass
-
-
-def idle():
-    return _st[_OWNER] is None
 
 
 def _clear():
@@ -91,10 +87,30 @@ def recover():
     return "ota: finished an interrupted commit"
 
 
-def release(cl):
-    # the owner's connection is gone: abort its update
-    if _st[_OWNER] is cl:
-        _abort()
+def entry(cl, line, auth, reboot):
+    # micros.shell's one way in (line None: cl's connection is gone). Only a client
+    # that proved the shell key (micros.auth) may update: with auth off, none may.
+    if line is None:
+        if _st[_OWNER] is cl:
+            _abort()  # the old files stay
+        out = ""
+    elif cl[auth] is not True:
+        out = "Error: ota needs an authenticated shell: set authkey (docs/security.md)"
+    else:
+        try:
+            out = run(cl, line)
+        except OtaError as e:
+            out = "Error: %s" % e
+    if _st[_OWNER] is None:
+        from micros import call
+
+        call.unload("micros.ota")
+    if out.startswith("ota committed"):
+        import asyncio
+
+        asyncio.create_task(reboot())
+        out += "; restarting"
+    return out
 
 
 def _abort():
@@ -112,12 +128,12 @@ def _name(n):
 
 
 def run(cl, line):
-    """One `ota ...` line of client cl -> the reply; OtaError ends the update.
-    `ota data` lines come as the bytes received, decoded from a memoryview."""
-    if type(line) is str:
-        cmd, _, arg = line[4:].partition(" ")
-    else:
+    """One `ota ...` line (bytes, as received) of client cl -> the reply; OtaError ends
+    the update. A data line is decoded from a memoryview: no copy of its text."""
+    if line[4:9] == b"data ":
         cmd, arg = "data", memoryview(line)[9:]
+    else:
+        cmd, _, arg = line[4:].decode().strip().partition(" ")
     if cmd == "sum":
         return _sum(_name(arg))
     if _st[_OWNER] is not None and _st[_OWNER] is not cl:

@@ -63,23 +63,10 @@ def _extra(name, *args):
 
 
 def _ota(cl, line):
-    # file updates (micros.ota), loaded for an update and dropped when none runs.
-    # The one entry for OTA, and it needs a client that proved the shell key
-    # (micros.auth): with auth off, or the key not yet proven, no update.
-    if cl[_AUTH] is not True:
-        return "Error: ota needs an authenticated shell: set authkey (docs/security.md)"
+    # file updates: micros.ota, loaded for an update and dropped when none runs
     from micros import ota
 
-    try:
-        out = ota.run(cl, line)
-    except ota.OtaError as e:
-        out = "Error: %s" % e
-    if ota.idle():
-        call.unload("micros.ota")
-    if out.startswith("ota committed"):
-        asyncio.create_task(_reboot())
-        out += "; restarting"
-    return out
+    return ota.entry(cl, line, _AUTH, _reboot)
 
 
 async def _reboot():
@@ -99,9 +86,7 @@ def _exec(cl, line):
         from micros import auth
 
         return auth.gate(cl, line)
-    if line.startswith("ota "):
-        return _ota(cl, line)
-    if " " in line:  # no built-in but ota has an argument: straight to conf mode or a call
+    if " " in line:  # no built-in has an argument: straight to conf mode or a call
         return _extra("conf_line", cl, line) if cl[3] else _render(call.run(line), as_json)
     if not line:
         return ""
@@ -133,7 +118,7 @@ async def _reply(w, text):
 
 def _answer(cl, raw):
     """One received line -> reply text; None closes the connection."""
-    if raw[:9] == b"ota data ":  # file data stays bytes: no str copies of the line
+    if raw[:4] == b"ota ":  # as bytes: no str copies of a data line
         return _ota(cl, raw)
     try:
         line = raw.decode().strip()
@@ -217,11 +202,8 @@ async def _serve(r, w):
         pass
     finally:
         _clients.remove(cl)
-        ota = sys.modules.get("micros.ota")
-        if ota:  # a cut connection aborts its update: the old files stay
-            ota.release(cl)
-            if ota.idle():
-                call.unload("micros.ota")
+        if "micros.ota" in sys.modules:  # a cut connection aborts its update
+            _ota(cl, None)
         try:
             w.close()
             await w.wait_closed()

@@ -105,8 +105,8 @@ if MODE == "wasm":  # no writable filesystem in this build: stand-ins that keep 
     ota.open = lambda *a: f
 gc.collect()
 a1 = gc.mem_alloc()
-ota.run(cl, "ota begin")
-ota.run(cl, "ota file x.bin %%d %%s" %% (len(payload), sha))
+ota.run(cl, b"ota begin")
+ota.run(cl, b"ota file x.bin %%d %%s" %% (len(payload), sha))
 gc.collect()
 a2 = gc.mem_alloc()
 gc.disable()
