@@ -338,6 +338,85 @@ def provision(c, board=None, port="", profile="default", set=None, device=None, 
     print(f"[provision] done: profile {profile}, devfid {res['config']['devfid']}; the node uses it after a reset")
 
 
+@task(
+    help={
+        "board": _FLASH_HELP["board"],
+        "port": _FLASH_HELP["port"],
+        "firmware": "new firmware image (default: the one invoke build made)",
+        "prebuilt": "the micrOS release image for the board (sha256-verified like invoke fetch); optionally "
+        "this micrOS VERSION (default: the newest)",
+        "index": "release index URL or path for --prebuilt (default: $MICROS_INDEX, else the latest GitHub release)",
+        "baud": _FLASH_HELP["baud"],
+        "flash_size": _FLASH_HELP["flash_size"],
+        "force": "write the firmware even when the node's flash could not be read back (its settings are not "
+        "backed up, and not carried if the layout changed)",
+        "variant": "the board variant the new firmware was built for, e.g. OTA (default: the board's default); "
+        "a variant with another partition table moves the node's files to its filesystem",
+    },
+    optional=["prebuilt"],
+)
+@user_errors
+@numbers(baud=BAUD)
+def update(c, board=None, port="", firmware=None, prebuilt=None, index=None, baud="460800", flash_size="detect",
+           force=False, variant=None):
+    """Update the firmware, keeping the node's settings and files: the firmware region alone when the node's
+    filesystem mounts with the new firmware, else its files carried into a new image; config kept in build/backups/."""
+    from microsctl.firmware import boards as db
+    from microsctl.flashing import update as u
+
+    res = u.update(db.get(board, variant), port or None, firmware, prebuilt, int(baud), index, flash_size, force=force)
+    how = {"keep": "firmware written, settings untouched", "carry": "firmware written, settings and files carried "
+           "into the new layout", "nothing": "firmware written (no settings on the node to keep)"}[res["mode"]]
+    print(f"[update] done: {how}")
+
+
+@task(
+    help={
+        "port": "TCP port of the node's shell (default 9008, or the cached one with --dev)",
+        "host": "node address (default 127.0.0.1)",
+        "dev": "the node by name (devfid), hardware id or address, through the device cache (invoke scan)",
+        "all": "every node in the device cache, one after the other, the first as a canary; stops at the first "
+        "failure and prints each node's version before and after",
+        "files": "a file to send: LM_*.py is compiled to .mpy first, other files go as they are; repeatable",
+        "profile": "also send this profile's Load Modules that are not frozen in the core",
+        "board": "the node's board, for .mpy compiled with its native arch (default: bytecode only, any board)",
+        "timeout": "seconds to wait for the node to come back after its restart (default 60)",
+        "set": "KEY=VALUE setting written with the files, all or nothing; repeatable",
+    },
+    iterable=["files", "set"],
+)
+@user_errors
+@numbers(port=TCP_PORT, timeout=whole(1, 3600, "seconds, such as 60"))
+def ota(c, port=None, host="127.0.0.1", files=None, profile=None, board=None, timeout="60", set=None, dev=None,
+        all=False):
+    """Update files and settings on running nodes over their shell, all or nothing: sha256-checked, moved into
+    place only when everything arrived, then the node restarts and is checked to run what was sent."""
+    from microsctl.node import ota as o
+
+    if dev and all:
+        raise MicrosError("--dev and --all exclude each other: pick one")
+    if all:
+        from microsctl.fleet import cache as devcache
+
+        rows = devcache.Cache().rows()
+        if not rows:
+            raise MicrosError("the device cache is empty: run 'invoke scan' first")
+        targets = [(d.get("fuid") or u, d["host"], int(d["port"])) for u, d in rows]
+        table, ok = o.ota_many(targets, files, board, profile, int(timeout), set)
+        print_table(["node", "address", "version before", "after", "result"], table)
+        if not ok:
+            raise MicrosError("the update stopped at the first failure (see the table); the other nodes were "
+                              "not touched")
+        return
+    if dev:
+        from microsctl.fleet import cache as devcache
+
+        host, port, _ = devcache.resolve(dev, port)
+    res = o.ota(int(port or 9008), host, files, board, profile, int(timeout), set)
+    what = res["files"] + [f"setting {k}" for k in res["settings"]]
+    print(f"[ota] done: {', '.join(what)} ({res['bytes']} bytes, {res['seconds']:.1f} s)")
+
+
 @task(help={"board": _FLASH_HELP["board"], "version": "micrOS release, e.g. 0.1.0 (default: the newest in the index)",
             "index": "release index URL or path (default: $MICROS_INDEX, else the project's latest GitHub release)"})
 @user_errors
@@ -364,6 +443,8 @@ ns = Collection(sim, shell, bench)
 ns.add_task(profiles)
 ns.add_task(flash)
 ns.add_task(provision)
+ns.add_task(update)
+ns.add_task(ota)
 ns.add_task(fetch)
 ns.add_task(boards)
 ns.add_task(build)

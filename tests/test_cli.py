@@ -120,6 +120,9 @@ NUMERIC = [
     ("fleet-sim", "port", ["--count", "2"]),
     ("fleet-sim", "heap", ["--count", "2"]),
     ("scan", "port", ["--hosts", "/nonexistent"]),
+    ("update", "baud", ["--board", "esp8266", "--port", "/dev/null"]),
+    ("ota", "port", []),
+    ("ota", "timeout", []),
 ]
 
 

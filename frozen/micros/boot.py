@@ -1,6 +1,7 @@
 # The boot sequence, run once and then dropped from RAM by core.start():
 # config, emergency exception buffer, CPU speed, boot hook, network.
 import machine
+import os
 import micropython
 from micros import call, conf, core
 
@@ -34,6 +35,15 @@ def run():
     print("micrOS %s, core: %s (%s)" % (micros.VERSION, _core(micros), micros.__path__))
     for note in conf.load():
         print(note)
+    try:
+        os.stat(".ota")  # an update was cut short (micros.ota): finish or discard it
+    except OSError:
+        pass
+    else:
+        from micros import ota
+
+        print(ota.recover())
+        core.drop("ota")
     # the emergency buffer (irqmembuf bytes of heap for good) only when an IRQ
     # handler is armed, as the original: extirq's pin handler is the one that runs
     # in IRQ context (timirq and cron run as asyncio tasks)

@@ -15,7 +15,7 @@ metadata(description="micrOS core and built-in Load Modules")
 
 package(
     "micros",
-    files=["core.py", "conf.py", "call.py", "shell.py", "shellx.py", "auth.py", "sched.py", "cron.py"],
+    files=["core.py", "conf.py", "call.py", "shell.py", "shellx.py", "auth.py", "sched.py", "cron.py", "ota.py"],
     base_path="..",
     opt=1,
 )

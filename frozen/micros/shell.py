@@ -1,6 +1,7 @@
 # micrOS socket shell: many clients at once over asyncio, one line a command.
 import asyncio
 import gc
+import sys
 import time
 from micropython import const
 from micros import VERSION, call, conf
@@ -62,6 +63,13 @@ def _extra(name, *args):
         core.drop("shellx")
 
 
+def _ota(cl, line):
+    # file updates: micros.ota, loaded for an update and dropped when none runs
+    from micros import ota
+
+    return ota.entry(cl, line, _AUTH, _reboot)
+
+
 async def _reboot():
     from micros import core
 
@@ -111,6 +119,8 @@ async def _reply(w, text):
 
 def _answer(cl, raw):
     """One received line -> reply text; None closes the connection."""
+    if raw[:4] == b"ota ":  # as bytes: no str copies of a data line
+        return _ota(cl, raw)
     try:
         line = raw.decode().strip()
     except UnicodeError:
@@ -202,6 +212,8 @@ async def _serve(r, w):
         pass
     finally:
         _clients.remove(cl)
+        if "micros.ota" in sys.modules:  # a cut connection aborts its update
+            _ota(cl, None)
         try:
             w.close()
             await w.wait_closed()
@@ -227,7 +239,6 @@ async def _sweep():
 
 async def serve(port=None):
     global MAX_CLIENTS
-    import sys
 
     # as many clients as the chip's TCP/IP stack leaves room for (micros_board.py,
     # dropped again: its module costs RAM); stock firmware without it keeps 3

@@ -12,6 +12,7 @@ _HELP = """[micrOS] built-in commands:
   auth <hmac> - answer the node's Auth: challenge (the host tools do it)
   reboot - restart the node
   webrepl - start WebREPL (boards only)
+  ota ... - file updates (invoke ota; docs/updates.md)
 [CONF] configure mode:
   configure | conf - enter conf mode
   dump [filter] - list the settings
