@@ -275,7 +275,7 @@ def _unknown(cl, line):
     from micros import LMS
 
     m = sys.modules.get("micros.LM_" + mod) or sys.modules.get("LM_" + mod)
-    if m is None and mod not in LMS:
+    if m is None and mod not in (LMS.split() if isinstance(LMS, str) else LMS):
         for d in sys.path:
             for ext in (".mpy", ".py"):
                 try:
@@ -289,7 +289,10 @@ def _unknown(cl, line):
         else:
             return "Error: unknown module %s (help lists them)" % mod
     if m is None:
-        m = call.module(mod)  # it exists: its name is interned already (a frozen or file name)
+        try:
+            m = call.module(mod)  # it exists: its name is interned already (a frozen or file name)
+        except call.CallError as e:
+            return "Error: %s" % e
     if func not in m.__dict__:
         return "Error: %s has no function %s (help lists them)" % (mod, func)
     return None
