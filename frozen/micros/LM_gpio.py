@@ -78,4 +78,4 @@ def Servo_deinit():
 
 def help():
     """This module's functions, as they are called."""
-    return ("RGB r=0 g=0 b=0\n" "RGB_deinit\n" "Servo angle=90\n" "Servo_deinit")
+    return ("RGB r=0 g=0 b=0\n" "RGB_deinit\n" "state\n" "Servo angle=90\n" "Servo_deinit")
