@@ -125,13 +125,16 @@ def print_table(head, rows):
         "else the unix port installed with this package)",
         "frozen": "run the core frozen into that binary (invoke build --board unix makes one) "
         "instead of this tree's core",
+        "mqtt": "connect the node to an MQTT broker: --mqtt mqtt://[user:password@]host:port; "
+        "--mqtt alone starts a Mosquitto on 127.0.0.1 for the trial (docs/mqtt.md)",
     },
     iterable=["set"],
+    optional=["mqtt"],
 )
 @user_errors
 @numbers(port=TCP_PORT, heap=heap_size)
 def sim(c, profile="default", port=None, heap="128k", set=None, node=None, fresh=False, flash=None, romfs=False,
-        board=None, host="127.0.0.1", micropython=None, frozen=False):
+        board=None, host="127.0.0.1", micropython=None, frozen=False, mqtt=None):
     """Boot a virtual micrOS node in the foreground (Ctrl-C stops it)."""
     from microsctl.flashing import profiles
     from microsctl.node.sim import SimNode, check_port_free, frozen_core
@@ -148,6 +151,11 @@ def sim(c, profile="default", port=None, heap="128k", set=None, node=None, fresh
     if has_core and not frozen:  # never shadowed silently: the boot log says which core runs
         print(f"[sim] {exe} has micrOS {has_core} frozen in; "
               "this tree's core runs ahead of it (--frozen runs that one)")
+    if mqtt:  # the broker's settings on top (microsctl/mqtt/sim.py); a --mqtt alone broker starts at run
+        from microsctl.mqtt import sim as mqttsim
+
+        broker, extra = mqttsim.settings(mqtt)
+        set = list(set or []) + extra
     image = None
     if romfs:  # rebuilt each time (under a second), so it always holds the current core
         from microsctl.firmware import boards
@@ -175,8 +183,10 @@ def sim(c, profile="default", port=None, heap="128k", set=None, node=None, fresh
         print("[sim] auth on: the host tools answer with the key from MICROS_AUTHKEY or secrets.json")
     for ex in prof["examples"]:
         print(f"[sim]   try: invoke shell {there} -c {ex!r}")
+    if mqtt:
+        mqttsim.describe(cfg, broker)
     try:
-        rc = n.run()
+        rc = mqttsim.run(n, broker) if mqtt else n.run()
     except KeyboardInterrupt:  # the node got the Ctrl-C too and says so
         n.stop()
         rc = 0
@@ -437,9 +447,24 @@ def lm_manual(c):
 
     for path in lmdoc.write():
         print(f"wrote {path}")
+@task(help={"mqtt": "the broker, mqtt://[user:password@]host:port (required)",
+            "prefix": "the nodes' topic prefix, their mqttpfx setting (default: micros)"})
+@user_errors
+def mqtt_status(c, mqtt=None, prefix="micros"):
+    """List the nodes on an MQTT broker from their retained status and telemetry."""
+    from microsctl.mqtt import client
+
+    if not mqtt:
+        raise Exit("error: give the broker: invoke mqtt-status --mqtt mqtt://host:port", code=1)
+    rows = client.status_rows(mqtt, prefix)
+    if not rows:
+        print(f"no nodes under {prefix}/ on {mqtt.split('@')[-1]}")
+        return
+    print_table(("node", "status", "uptime s", "free heap B", "RSSI dBm"), rows)
 
 
 ns = Collection(sim, shell, bench)
+ns.add_task(mqtt_status)
 ns.add_task(profiles)
 ns.add_task(flash)
 ns.add_task(provision)
@@ -529,10 +554,15 @@ def seconds(value, flag):
 @task(help={"dev": "one node: name (devfid), hardware id or address",
             "all": "every node in the device cache (the default)",
             "json": "print JSON instead of the table",
-            "timeout": "seconds to wait for each node (default 2)"})
+            "timeout": "seconds to wait for each node (default 2)",
+            "mqtt": "list the nodes on this MQTT broker instead, mqtt://[user:password@]host:port, from their "
+            "retained status and telemetry (docs/mqtt.md)",
+            "prefix": "with --mqtt: the nodes' topic prefix, their mqttpfx (default: micros)"})
 @user_errors
-def status(c, dev=None, all=False, json=False, timeout="2"):
+def status(c, dev=None, all=False, json=False, timeout="2", mqtt=None, prefix="micros"):
     """The nodes at a glance, asked in parallel: UID, FUID, IP, STATUS, MEMFREE, VERSION, UPTIME, RSSI."""
+    if mqtt:
+        return mqtt_status(c, mqtt, prefix)
     from microsctl.fleet import status as st
 
     rows = st.status(dev, all, timeout=seconds(timeout, "--timeout"))

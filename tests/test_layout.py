@@ -14,7 +14,8 @@ ALLOWED = {
     "flashing": {"firmware"},
     "node": {"firmware", "flashing"},
     "fleet": {"firmware", "flashing", "node"},
-    "bench": {"firmware", "flashing", "node", "fleet", "emulator"},
+    "mqtt": {"firmware", "flashing", "node"},
+    "bench": {"firmware", "flashing", "node", "fleet", "emulator", "mqtt"},
 }
 
 

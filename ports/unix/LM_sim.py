@@ -116,3 +116,10 @@ def oled_state():
 
     d = devices.I2C_DEVICES[0x3C]
     return {"on": d.on, "inverted": d.inverted, "frames": d.frames}
+def qstrs():
+    """Print the qstr pool figures (micropython.qstr_info) to the node's output: tests read
+    n_qstr there to see that nothing from the network was interned."""
+    import micropython
+
+    micropython.qstr_info()
+    return "qstr_info printed"

@@ -1,0 +1,120 @@
+"""Mosquitto, the broker of record: started on loopback with a temp config, stopped after."""
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from microsctl import MicrosError
+from microsctl.run import show
+
+DEFAULT_PORT = 1883
+
+
+def mosquitto():
+    """Path of the mosquitto binary, or None (Debian puts it in /usr/sbin, often not on PATH)."""
+    return shutil.which("mosquitto") or shutil.which("mosquitto", path="/usr/sbin:/usr/local/sbin")
+
+
+def parse_url(url):
+    """mqtt://[user[:password]@]host[:port] -> (host, port, user, password)."""
+    parts = urlsplit(url if "://" in url else "mqtt://" + url)
+    if parts.scheme != "mqtt" or not parts.hostname:
+        raise MicrosError(f"{url!r} is not a broker address: give mqtt://host:port (TLS, mqtts://, is not supported)")
+    try:
+        port = parts.port or DEFAULT_PORT
+    except ValueError as err:
+        raise MicrosError(f"{url!r}: the port is not a number 1..65535") from err
+    return parts.hostname, port, parts.username, parts.password
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def config_text(port, passwd_file=None):
+    import getpass
+
+    # run as root (CI), mosquitto would switch to the user "mosquitto", who cannot read the temp dir
+    lines = [f"user {getpass.getuser()}", f"listener {port} 127.0.0.1", "persistence false"]
+    if passwd_file:
+        lines += ["allow_anonymous false", f"password_file {passwd_file}"]
+    else:
+        lines.append("allow_anonymous true")
+    return "\n".join(lines) + "\n"
+
+
+class Mosquitto:
+    """One broker on 127.0.0.1: start(), restart(), stop(); users as {name: password}."""
+
+    def __init__(self, port=None, users=None):
+        self.port = port or free_port()
+        self.users = users or {}
+        self.proc = None
+        self.dir = Path(tempfile.mkdtemp(prefix="micros-mosquitto-"))
+        self.log = self.dir / "mosquitto.log"
+
+    @property
+    def url(self):
+        return f"mqtt://127.0.0.1:{self.port}"
+
+    def argv(self):
+        exe = mosquitto()
+        if not exe:
+            raise MicrosError("mosquitto is not installed: apt-get install mosquitto (Debian/Ubuntu)")
+        return [exe, "-c", str(self.dir / "mosquitto.conf")]
+
+    def _write_config(self):
+        pw = None
+        if self.users:
+            pw = self.dir / "passwd"
+            pw.write_text("")
+            pw.chmod(0o600)
+            exe = shutil.which("mosquitto_passwd") or str(Path(mosquitto()).with_name("mosquitto_passwd"))
+            for user, password in self.users.items():
+                # argv not shown: it holds the password
+                subprocess.run([exe, "-b", str(pw), user, password], check=True, capture_output=True)
+        (self.dir / "mosquitto.conf").write_text(config_text(self.port, pw))
+
+    def start(self, timeout=10):
+        argv = self.argv()
+        self._write_config()
+        show(argv)
+        self.proc = subprocess.Popen(argv, stdout=open(self.log, "ab"), stderr=subprocess.STDOUT)
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            if self.proc.poll() is not None:
+                raise MicrosError(f"mosquitto exited with status {self.proc.returncode}; see {self.log}")
+            try:
+                socket.create_connection(("127.0.0.1", self.port), 0.2).close()
+                return self
+            except OSError:
+                time.sleep(0.05)
+        self.stop()
+        raise MicrosError(f"mosquitto did not listen on port {self.port} within {timeout} s; see {self.log}")
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.proc = None
+
+    def restart(self, down=0.0):
+        self.stop()
+        time.sleep(down)
+        return self.start()
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.stop()
+        shutil.rmtree(self.dir, ignore_errors=True)
