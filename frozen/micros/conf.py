@@ -175,7 +175,9 @@ def _index(key):
 
 
 def get(key):
-    return _vals[_index(key)]
+    i = _index(key)
+    # before load() has filled _vals (it ran out of memory: safe mode), the default
+    return _vals[i] if i < len(_vals) else spec(key)[1]
 
 
 def set(key, val, system=False):
@@ -201,8 +203,19 @@ def set(key, val, system=False):
 
 
 def save():
+    # a key at a time: no dict of the whole config in RAM at once
     with open(_TMP, "w") as f:
-        json.dump(dict(zip(keys(), _vals)), f)
+        i = 0
+        at = 1
+        while at < len(_KEYS):
+            end = _KEYS.find(" ", at)
+            f.write("," if i else "{")
+            json.dump(_KEYS[at:end], f)
+            f.write(":")
+            json.dump(_vals[i], f)
+            i += 1
+            at = end + 1
+        f.write("}")
     os.rename(_TMP, _FILE)
 
 

@@ -22,6 +22,7 @@ SECTIONS = {
     "forms": "build:forms",
     "fleet": "fleet:fleet",
     "auth": "auth:auth",
+    "robustness": "robust:robustness",
 }
 
 HEADER = """# Benchmarks
