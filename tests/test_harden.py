@@ -160,6 +160,8 @@ def hoard(port, idle, slow, stop):
     def opener(kind):
         try:
             s = socket.create_connection(("127.0.0.1", port), 5)
+            if kind == "slow":  # a line client first: then bytes without a newline are no command
+                s.sendall(b"hello\n")
             s.setblocking(False)
             socks.append([s, kind])
         except OSError:
