@@ -174,7 +174,13 @@ def function(mod, func):
     m = module(mod)
     # the module's dict, not getattr(): getattr interns func (py/modbuiltins.c),
     # a dict lookup compares a str that is not interned by its text (py/map.c)
-    f = m.__dict__.get(func)
+    d = m.__dict__
+    f = d.get(func)
+    if f is None and "__getattr__" in d:  # a module that lends functions (LM_system: micros.sysmore);
+        try:  # its __getattr__ compares the name with its list before any getattr
+            f = d["__getattr__"](func)
+        except AttributeError:
+            pass
     if func[0] == "_" or not callable(f) or isinstance(f, type):
         raise CallError("%s has no function %s (help lists them)" % (mod, func))
     return f
