@@ -2,8 +2,8 @@
 # firmware so a broken core or profile can still be recovered.
 try:
     from micros.core import start
-except ImportError as e:
-    print("micrOS core missing:", e)
+except (ImportError, MemoryError) as e:  # MemoryError: the core does not fit in the heap
+    print("micrOS core missing:", repr(e))
     # Rescue over WebREPL with the config's appwd: with no password (and no
     # webrepl_cfg.py) webrepl.start() raises TypeError, over 9 characters
     # ValueError (extmod/modwebrepl.c). No SystemExit: on ESP32 it soft-resets

@@ -10,6 +10,7 @@ def make_node(tmp_path):
     nodes = []
 
     def make(profile="default", sets=(), heap="128k", name=None, start=True, **kw):
+        kw.setdefault("drive", True)  # tests drive the board's clock and pins (LM_sim)
         n = SimNode(name or f"n{len(nodes)}", root=tmp_path, heap=heap, **kw)
         n.prepare(profile, list(sets), port=free_port())
         nodes.append(n)

@@ -123,23 +123,27 @@ def test_wifi_wait_runs_its_window_while_the_driver_retries(make_node, monkeypat
 
 @pytest.mark.parametrize("chip", CHIPS)
 def test_shell_client_limit_fits_the_chip(make_node, chip):
+    from tests.test_harden import connect, read_reply
+
     n = make_node(board=chip)
     limit = clients_of(chip)
-    shells = [Shell(n.port) for _ in range(limit)]
+    # one address holds all slots but one (micros.shell._admit): the last from another
+    socks = [connect(n.port) for _ in range(limit - 1)] + [connect(n.port, "127.0.0.2")]
     try:
-        for s in shells:
-            assert s.cmd("hello").startswith("hello:")
-        extra = socket.create_connection(("127.0.0.1", n.port), 5)
-        got = b""
-        while not got.endswith(b"Bye!\n"):
-            chunk = extra.recv(256)
-            if not chunk:
-                break
-            got += chunk
-        extra.close()
-        assert got == b"Error: node busy (%d clients), try again later\nBye!\n" % limit
+        for s in socks:
+            read_reply(s)
+            s.sendall(b"hello\n")
+            assert read_reply(s)[0].startswith("hello:")
+        # one too many: served, and the longest-idle connection gives up its slot
+        extra = connect(n.port, "127.0.0.3")
+        socks.append(extra)
+        read_reply(extra)
+        extra.sendall(b"hello\n")
+        assert read_reply(extra)[0].startswith("hello:")
+        text, closed = read_reply(socks[0])
+        assert closed and "Bye! (slot given to a new client)" in text
     finally:
-        for s in shells:
+        for s in socks:
             s.close()
 
 

@@ -147,26 +147,6 @@ def test_boostmd_on_a_chip_without_240_mhz(make_node, monkeypatch):
         assert json.loads(s.cmd("system info >json"))["safemode"] is False
 
 
-def test_busy_node_refuses_one_client_too_many(node):
-    shells = [Shell(node.port) for _ in range(24)]
-    try:
-        extra = socket.create_connection(("127.0.0.1", node.port), timeout=5)
-        got = b""
-        while not got.endswith(b"Bye!\n"):
-            chunk = extra.recv(1024)
-            if not chunk:
-                break
-            got += chunk
-        assert got == b"Error: node busy (24 clients), try again later\nBye!\n"
-        extra.close()
-        assert shells[0].cmd("hello").startswith("hello:")
-    finally:
-        for s in shells:
-            s.close()
-    with Shell(node.port) as s:  # the places are free again
-        assert s.cmd("hello").startswith("hello:")
-
-
 def test_a_node_that_dies_at_boot_is_reported_at_once(make_node):
     import time as _t
 

@@ -1,5 +1,9 @@
 # Load Module calls: "<module> <function> [args]" or "<module> <function>(<args>)".
 # Arguments are literals parsed here; nothing of the line is ever exec'd or eval'd.
+# Nothing of the line is interned either: an interned name (a qstr) stays in RAM
+# until a reboot, so module, function and keyword names are compared with what
+# exists before the one step that would intern them (import, getattr, a call).
+import os
 import sys
 
 
@@ -114,7 +118,10 @@ def parse(line):
     for tok in toks:
         eq = tok.find("=")
         if eq > 0 and tok[0] not in "'\"":
-            kw[tok[:eq].strip()] = literal(tok[eq + 1 :].strip())
+            val = tok[eq + 1 :].strip()
+            if not val:
+                raise CallError("bad argument %s" % tok)
+            kw[tok[:eq].strip()] = literal(val)
         elif kw:
             raise CallError("positional argument after keyword: %s" % tok)
         else:
@@ -132,20 +139,48 @@ def module(name):
     if m and sys.modules.get(m.__name__) is m:
         return m
     _ident(name, "module")
-    for full in ("micros.LM_" + name, "LM_" + name) if USER else ("micros.LM_" + name,):
+    # only a module that exists is imported: __import__ interns the name it is given
+    # (py/builtinimport.c), found or not. The frozen core's (a word of micros.LMS),
+    # else a file on sys.path.
+    from micros import LMS
+
+    if (" %s " % name) in (" %s " % LMS):
+        full = "micros.LM_" + name
         try:
             __import__(full)
             m = _mods[name] = sys.modules[full]
             return m
-        except ImportError as e:
+        except ImportError as e:  # listed, not frozen on this board: a file, as the others
             if full not in str(e):
                 raise
-    raise CallError("unknown module %s (help lists them)%s" % (name, "" if USER else "; safe mode: frozen modules only"))
+    full = "LM_" + name
+    found = USER and full in sys.modules
+    for d in sys.path if USER else ():
+        for ext in (".mpy", ".py"):
+            if not found:
+                try:
+                    os.stat((d + "/" if d else "") + full + ext)
+                    found = True
+                except OSError:
+                    pass
+    if not found:
+        raise CallError("unknown module %s (help lists them)%s" % (name, "" if USER else "; safe mode: frozen modules only"))
+    __import__(full)
+    m = _mods[name] = sys.modules[full]
+    return m
 
 
 def function(mod, func):
     m = module(mod)
-    f = getattr(m, func, None)
+    # the module's dict, not getattr(): getattr interns func (py/modbuiltins.c),
+    # a dict lookup compares a str that is not interned by its text (py/map.c)
+    d = m.__dict__
+    f = d.get(func)
+    if f is None and "__getattr__" in d:  # a module that lends functions (LM_system: micros.sysmore);
+        try:  # its __getattr__ compares the name with its list before any getattr
+            f = d["__getattr__"](func)
+        except AttributeError:
+            pass
     if func[0] == "_" or not callable(f) or isinstance(f, type):
         raise CallError("%s has no function %s (help lists them)" % (mod, func))
     return f
@@ -155,6 +190,14 @@ def run(line):
     """Parse and call one LM line; returns what the function returned."""
     mod, func, args, kw = parse(line)
     f = function(mod, func)
+    for k in kw:
+        # every parameter name of loaded code is interned: a keyword that is not
+        # names no parameter, and the call would intern it (py/runtime.c). Slicing
+        # gives the interned str itself when the text is interned, a new str when not
+        # (py/objstr.c mp_obj_new_str looks the text up, never adds it).
+        q = k[:]
+        if q[:] is not q:
+            raise CallError("%s %s: unexpected keyword argument '%s'" % (mod, func, k))
     try:
         return f(*args, **kw) if args or kw else f()
     except TypeError as e:

@@ -184,7 +184,9 @@ def _index(key):
 
 
 def get(key):
-    return _vals[_index(key)]
+    i = _index(key)
+    # before load() has filled _vals (it ran out of memory: safe mode), the default
+    return _vals[i] if i < len(_vals) else spec(key)[1]
 
 
 def set(key, val, system=False):

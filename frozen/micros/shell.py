@@ -18,11 +18,17 @@ _SENDS = const(2)
 _FIRST_MS = const(200)  # quiet that makes the first newline-less chunk a command
 _NEXT_MS = const(20)  # the same once the client is known to send that way
 _STEP_MS = const(10)
+_OOM_WAIT_MS = const(100)  # a read that found no memory is tried again after this
 
 HOST = "0.0.0.0"  # the virtual board binds 127.0.0.1
 _RX = bytearray(128)  # shared receive chunk; copied out before any await
-_clients = []  # [writer, task, last_ticks, conf_mode, auth]
-_AUTH = const(4)  # cl[_AUTH]: True once the key is proven; the nonce (bytes) until then (micros.auth)
+_clients = []  # one record per connection, read through the indices below
+_W = const(0)  # its writer (a Stream)
+_TASK = const(1)  # the task serving it
+_T = const(2)  # ticks_ms of its last complete command (or of its connect)
+_CONF = const(3)  # in conf mode
+_AUTH = const(4)  # True once the key is proven, the nonce (bytes) until then (micros.auth);
+#                  only connections whose slot is not True give up their slot (shellx.admit)
 NOTE = ""  # micros.guard: why safe mode, said to each new client (with auth off; system info says it too)
 
 
@@ -33,7 +39,7 @@ def prompt(cl):
     if _pc[0] != conf.GEN:
         d = conf.get("devfid")
         _pc[:] = [conf.GEN, d + " $ ", "[configure] " + d + " $ "]
-    return _pc[2] if cl[3] else _pc[1]
+    return _pc[2] if cl[_CONF] else _pc[1]
 
 
 def _render(res, as_json):
@@ -88,7 +94,7 @@ def _exec(cl, line):
 
         return auth.gate(cl, line)
     if " " in line:  # no built-in has an argument: straight to conf mode or a call
-        return _extra("conf_line", cl, line) if cl[3] else _render(call.run(line), as_json)
+        return _render(_extra("conf_line", cl, line, as_json), as_json) if cl[_CONF] else _render(call.run(line), as_json)
     if not line:
         return ""
     if line == "exit":
@@ -100,15 +106,15 @@ def _exec(cl, line):
     if line == "help":
         return _extra("help_text")
     if line in ("conf", "configure"):
-        cl[3] = True
+        cl[_CONF] = True
         return ""
     if line == "reboot":
         asyncio.create_task(_reboot())
         return "Reboot"
     if line == "webrepl":
         return _extra("webrepl_start")
-    if cl[3]:
-        return _extra("conf_line", cl, line)
+    if cl[_CONF]:
+        return _render(_extra("conf_line", cl, line, as_json), as_json)
     return _render(call.run(line), as_json)
 
 
@@ -129,6 +135,9 @@ def _answer(cl, raw):
         return _exec(cl, line)
     except (call.CallError, conf.ConfError) as e:
         return "Error: %s" % e
+    except MemoryError:  # out of memory is an answer: collect, then say how much is free
+        gc.collect()
+        return "Error: out of memory (free %d B)" % gc.mem_free()
     except Exception as e:  # an LM's own failure: report it, keep serving
         return "Error: %s: %s" % (type(e).__name__, e)
 
@@ -149,17 +158,18 @@ async def _quiet(r, ms):
 
 
 async def _serve(r, w):
-    cl = [w, asyncio.current_task(), time.ticks_ms(), False, None]
-    if len(_clients) >= MAX_CLIENTS:
-        await _reply(w, "Error: node busy (%d clients), try again later\nBye!\n" % MAX_CLIENTS)
-        w.close()
-        await w.wait_closed()
-        return
-    _clients.append(cl)
+    cl = None
     acc = b""  # the start of a line not yet complete
-    skip = False  # dropping the rest of a line that was too long
+    skip = False  # dropping the rest of a line that was too long (or lost to memory)
     framing = 0  # _LINES or _SENDS once known
     try:
+        cl = [w, asyncio.current_task(), time.ticks_ms(), False, False]
+        # nearly full: room is made in micros.shellx (a cold path, loaded only then)
+        if len(_clients) >= MAX_CLIENTS - 1 and not _extra("admit", cl, _clients, MAX_CLIENTS):
+            cl = None
+            await _reply(w, "Error: node busy (%d clients), try again later\nBye!\n" % MAX_CLIENTS)
+            return
+        _clients.append(cl)
         hi = NOTE
         if conf.get("auth") and conf.get("authkey") != "n/a":  # micros.auth is loaded only then
             from micros import auth
@@ -167,51 +177,77 @@ async def _serve(r, w):
             hi = auth.greet(cl)  # nothing about the node before the key is proven
         await _reply(w, hi + prompt(cl))
         while True:
-            if acc and framing != _LINES and not skip and await _quiet(r, _NEXT_MS if framing else _FIRST_MS):
-                framing = _SENDS
-                _RX[0] = 10  # the held chunk is one command: end it as a line
-                n = 1
-            else:
-                n = await r.readinto(_RX)
-                if not n:
-                    break
-                if not framing and b"\n" in _RX[:n]:
-                    framing = _LINES  # from now on only a newline ends a command
-            cl[2] = time.ticks_ms()
-            data = acc + _RX[:n] if acc else _RX[:n]
-            start = 0
-            while True:
-                i = data.find(b"\n", start)
-                if i < 0:
-                    break
-                if skip:
-                    skip = False
+            n = 0
+            try:
+                if acc and framing != _LINES and not skip and await _quiet(r, _NEXT_MS if framing else _FIRST_MS):
+                    framing = _SENDS
+                    _RX[0] = 10  # the held chunk is one command: end it as a line
+                    n = 1
                 else:
-                    out = _answer(cl, data[start:i])
-                    if out is None:
-                        await _reply(w, "Bye!\n")
-                        return
-                    if type(out) is list:  # help: a chunk at a time, not one 1.6 KB string (at 38k, 32-bit, that failed)
-                        for x in out:
-                            w.write(x)
-                            w.write("\n")
-                        w.write(prompt(cl))
-                    elif len(out) > _JOIN_MAX:  # sent as it is: a long reply is not copied to join the prompt
-                        w.write(out)
-                        w.write("\n" + prompt(cl))
+                    n = await r.readinto(_RX)
+                    if not n:
+                        break
+                    if not framing and b"\n" in _RX[:n]:
+                        framing = _LINES  # from now on only a newline ends a command
+                data = acc + _RX[:n] if acc else _RX[:n]
+                start = 0
+                while True:
+                    i = data.find(b"\n", start)
+                    if i < 0:
+                        break
+                    if skip:
+                        skip = False
                     else:
-                        w.write(out + "\n" + prompt(cl) if out else prompt(cl))
-                    await w.drain()  # inline: the hot path makes no extra coroutine
-                start = i + 1
-            acc = b"" if skip else data[start:]
-            if len(acc) > _LINE_MAX:
+                        out = _answer(cl, data[start:i])
+                        cl[_T] = time.ticks_ms()  # idle counts from the last complete command
+                        if out is None:
+                            await _reply(w, "Bye!\n")
+                            return
+                        if type(out) is list:  # help: a chunk at a time, not one 1.6 KB string (at 38k, 32-bit, that failed)
+                            for x in out:
+                                w.write(x)
+                                w.write("\n")
+                            w.write(prompt(cl))
+                        elif len(out) > _JOIN_MAX:  # sent as it is: a long reply is not copied to join the prompt
+                            w.write(out)
+                            w.write("\n" + prompt(cl))
+                        else:
+                            w.write(out + "\n" + prompt(cl) if out else prompt(cl))
+                        if w.out_buf:  # not all sent at once (extmod/asyncio/stream.py):
+                            await w.drain()  # the hot path makes no coroutine otherwise
+                    start = i + 1
+                acc = b"" if skip else data[start:]
+                if len(acc) > _LINE_MAX:
+                    acc = b""
+                    skip = True
+                    await _reply(w, "Error: line too long (max %d bytes)\n%s" % (_LINE_MAX, prompt(cl)))
+            except MemoryError:  # reading, joining or replying: what was buffered is lost
+                if not n:  # before anything was read: nothing to answer yet, let others free memory
+                    gc.collect()
+                    await asyncio.sleep_ms(_OOM_WAIT_MS)
+                    continue
+                skip = _RX[n - 1] != 10
                 acc = b""
-                skip = True
-                await _reply(w, "Error: line too long (max %d bytes)\n%s" % (_LINE_MAX, prompt(cl)))
+                w.out_buf = b""  # extmod/asyncio/stream.py: a reply not yet sent is dropped
+                try:
+                    gc.collect()
+                    out = "Error: out of memory (free %d B)\n" % gc.mem_free()
+                except MemoryError:  # not even that line: a constant, sent as it is
+                    out = b"Error: out of memory\n"
+                w.write(out)  # an empty out_buf: straight to the socket, nothing allocated
+                w.write(prompt(cl))
+                if w.out_buf:
+                    await w.drain()
     except (OSError, asyncio.CancelledError):
         pass
+    except MemoryError:  # no room even to start: one line, then the connection closes
+        try:
+            await _reply(w, "Error: out of memory\n")
+        except (OSError, MemoryError):
+            pass
     finally:
-        _clients.remove(cl)
+        if cl in _clients:
+            _clients.remove(cl)
         if "micros.ota" in sys.modules:  # a cut connection aborts its update
             _ota(cl, None)
         try:
@@ -221,20 +257,45 @@ async def _serve(r, w):
             pass
 
 
+async def accept(s):  # (a name the VM has interned already: no qstr of its own)
+    # extmod/asyncio/stream.py Server._serve with one change: running out of memory
+    # while taking a connection closes that connection, and the loop goes on (upstream,
+    # the server task would die and the node never accept again).
+    _io_queue = asyncio.core._io_queue
+
+    while True:
+        s2 = None
+        try:
+            yield _io_queue.queue_read(s)
+            s2, addr = s.accept()
+            s2.setblocking(False)
+            st = asyncio.StreamReader(s2, {"peername": addr})
+            asyncio.create_task(_serve(st, st))
+        except OSError:  # a failed accept
+            pass
+        except MemoryError:
+            if s2:
+                s2.close()
+            gc.collect()
+
+
 async def _sweep():
     # Close clients idle for longer than soctout; no client blocks another.
     while True:
         await asyncio.sleep_ms(_SWEEP_MS)
-        limit = conf.get("soctout") * 1000
-        now = time.ticks_ms()
-        for cl in _clients:
-            if time.ticks_diff(now, cl[2]) > limit:
-                cl[2] = now
-                try:
-                    cl[0].write("Bye! (idle for %d s)\n" % conf.get("soctout"))
-                except OSError:
-                    pass
-                cl[1].cancel()
+        try:
+            limit = conf.get("soctout") * 1000
+            now = time.ticks_ms()
+            for cl in _clients:
+                if time.ticks_diff(now, cl[_T]) > limit:
+                    cl[_T] = now
+                    try:
+                        cl[_W].write("Bye! (idle for %d s)\n" % conf.get("soctout"))
+                    except OSError:
+                        pass
+                    cl[_TASK].cancel()
+        except MemoryError:
+            gc.collect()
 
 
 async def serve(port=None):
@@ -249,9 +310,21 @@ async def serve(port=None):
         del sys.modules["micros_board"]
     except ImportError:
         pass
+    import socket
+
     port = port or conf.get("socport")
-    srv = await asyncio.start_server(_serve, HOST, port, backlog=8)
+    # as asyncio.start_server binds (extmod/asyncio/stream.py), served by accept()
+    s = socket.socket()
+    s.setblocking(False)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        s.bind(socket.getaddrinfo(HOST, port)[0][-1])
+        s.listen(8)
+    except OSError:  # the port is taken: micros.guard falls back
+        s.close()
+        raise
+    asyncio.create_task(accept(s))
     gc.collect()
     print("micrOS shell on %s:%d, %d B heap free" % (HOST, port, gc.mem_free()))
     asyncio.create_task(_sweep())
-    return srv
+    return s

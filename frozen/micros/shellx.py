@@ -2,7 +2,22 @@
 # module when one of them is used and drops it again afterwards.
 import gc
 import sys
+import time
+from micropython import const
 from micros import call, conf
+
+# micros.shell's connection record
+_W = const(0)
+_TASK = const(1)
+_T = const(2)
+_AUTH = const(4)
+
+
+def _ip(c):
+    # the peer's address without its port: a (host, port) tuple on the boards,
+    # a raw sockaddr_in on the unix port (bytes 4..8: the IPv4 address)
+    a = c[_W].get_extra_info("peername")
+    return a[0] if isinstance(a, tuple) else bytes(a[4:8])
 
 _HELP = """[micrOS] built-in commands:
   hello - hello:<devfid>:<hwuid>
@@ -55,20 +70,23 @@ def help_text():
     return out  # a chunk a module: the shell writes them one by one, never one string of it all
 
 
-def conf_line(cl, line):
-    """One conf-mode line (noconf, dump, a key to read or write) -> the reply."""
+def conf_line(cl, line, as_json=False):
+    """One conf-mode line (noconf, dump, a key to read or write) -> the reply:
+    text, or with as_json (`>json`) a value for the shell to render as JSON."""
     if line in ("noconf", "noconfigure"):
         cl[3] = False
         return ""
     if line == "dump" or line.startswith("dump "):
         flt = line[5:].strip()
+        if as_json:  # one object, secrets masked as in the text
+            return {k: conf.shown(k) for k in conf.keys() if flt in k}
         return "\n".join("%s: %s" % (k, conf.shown(k)) for k in conf.keys() if flt in k)
     key, sep, val = line.partition(" ")
     colon = key.find(":")
     if colon > 0:
         key, val, sep = line[:colon], line[colon + 1 :], ":"
     if not sep:
-        return str(conf.shown(key))
+        return conf.shown(key) if as_json else str(conf.shown(key))
     if key in ("auth", "authkey") and cl[4] is not True:  # cl[4]: micros.shell's auth state
         raise conf.ConfError("%s can be changed only in an authenticated session (or by invoke provision)" % key)
     out = "Saved (takes effect after reboot)" if conf.set(key, val) else "Saved"
@@ -89,3 +107,31 @@ def webrepl_start():
     return "WebREPL started on port 8266; log in with the appwd password"
 
 
+
+
+def admit(cl, clients, most):
+    """Make room for connection cl among clients (at most `most`); False when there is
+    none to make. A full node, or an address at its cap (all slots but one), gives up
+    its longest-idle connection that has not authenticated (idle: since its last
+    complete command)."""
+    ip = _ip(cl)
+    mine = 0
+    for c in clients:
+        mine += _ip(c) == ip
+    per_ip = mine >= most - 1  # one address never holds every slot
+    if len(clients) < most and not per_ip:
+        return True
+    old = None
+    for c in clients:
+        if c[_AUTH] is not True and (not per_ip or _ip(c) == ip):
+            if old is None or time.ticks_diff(old[_T], c[_T]) > 0:
+                old = c
+    if old is None:
+        return False
+    clients.remove(old)
+    try:
+        old[_W].s.write(b"Bye! (slot given to a new client)\n")  # best effort, never waits
+    except OSError:
+        pass
+    old[_TASK].cancel()
+    return True

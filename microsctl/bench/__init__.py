@@ -24,6 +24,7 @@ SECTIONS = {
     "auth": "auth:auth",
     "update": "update:update",
     "mqtt": "mqtt:mqtt",
+    "robustness": "robust:robustness",
 }
 
 HEADER = """# Benchmarks

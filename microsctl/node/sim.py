@@ -102,8 +102,9 @@ class SimNode:
     its micros_board module); default the plain virtual board `sim`."""
 
     def __init__(self, name, root=SIM_ROOT, heap="128k", code=None, flash=None, romfs=None, board=None,
-                 host="127.0.0.1", frozen=False, micropython=None):
+                 host="127.0.0.1", frozen=False, micropython=None, drive=False):
         self.board = sim_board(board)
+        self.drive = drive  # LM_sim's set_clock, step_clock and edge exist only then (tests)
         self.name = name
         self.host = host  # the loopback address its shell binds: its address on the virtual LAN
         self.frozen = frozen  # the core frozen into the MicroPython binary (invoke build --board unix)
@@ -246,6 +247,8 @@ class SimNode:
         env["MICROS_SIM_PORTMPY"] = str(port_mpy())
         env["MICROS_SIM_BOARD"] = str(board_mpy(self.board))
         env["MICROS_SIM_RTCMEM"] = str(self.dir / "rtcmem")  # RTC user memory, kept across resets
+        if self.drive:  # else only if asked for in the environment (MICROS_SIM_DRIVE=1 invoke sim)
+            env["MICROS_SIM_DRIVE"] = "1"
         if not self.board.is_virtual:  # the shims behave as this chip's port (ports/unix/chip.py)
             env["MICROS_SIM_CHIP"] = self.board.chip
             env["MICROS_SIM_RTC"] = str(self.dir / "rtc")  # the chip's RTC memory, kept across resets

@@ -1,6 +1,7 @@
 # Load Module of the virtual board only: what tests read and drive.
 import gc
 import machine
+import os
 import time
 
 
@@ -18,21 +19,24 @@ def clock():
     return time.time() + time.EPOCH
 
 
-def set_clock(epoch):
-    time.set_time(int(epoch) - time.EPOCH)
-    return clock()
+# What drives the board (its clock, its pins) exists only when the node was started
+# for it (SimNode(drive=True), as the tests start it): a shell client of a plain
+# virtual node can read the board, not change it.
+if os.getenv("MICROS_SIM_DRIVE") == "1":
 
+    def set_clock(epoch):
+        time.set_time(int(epoch) - time.EPOCH)
+        return clock()
 
-def step_clock(seconds):
-    time.set_time(time.time() + int(seconds))
-    return clock()
+    def step_clock(seconds):
+        time.set_time(time.time() + int(seconds))
+        return clock()
 
+    def edge(pin, level):
+        from micros import pins as lp
 
-def edge(pin, level):
-    from micros import pins as lp
-
-    machine.edge(lp.pin(pin), 1 if level else 0)
-    return "edge %s %d" % (pin, level)
+        machine.edge(lp.pin(pin), 1 if level else 0)
+        return "edge %s %d" % (pin, level)
 
 
 def modules():

@@ -55,6 +55,12 @@ def _boot(argv):
         shell.HOST = os.getenv("MICROS_SIM_IP") or "127.0.0.1"
     except ImportError:  # no core: main.py says so and rescues
         pass
+    except MemoryError:  # the core does not fit in this heap: out of reach (so it can never
+        sys.modules.pop("micros", None)  # bind beyond loopback), main.py rescues as with none
+        print("[sim] the micrOS core does not fit in this heap")
+        if code not in sys.path:  # frozen in: it cannot be kept out of reach
+            raise SystemExit(1)
+        sys.path.remove(code)
     if frozen and not getattr(sys.modules.get("micros"), "__path__", "").startswith(".frozen"):
         print("this MicroPython has no micrOS frozen in: build one with 'invoke build --board unix'")
         raise SystemExit(1)
