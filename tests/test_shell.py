@@ -30,7 +30,7 @@ def test_version_and_help(node, sh):
         sys_funcs.append(ln.strip())
     assert {"memfree", "gccollect", "reboot", "wifirssi", "heartbeat", "time", "info"} <= set(sys_funcs)
     gpio_at = lines.index("  gpio")
-    assert lines[gpio_at + 1: gpio_at + 5] == ["    RGB", "    RGB_deinit", "    Servo", "    Servo_deinit"]
+    assert lines[gpio_at + 1: gpio_at + 6] == ["    RGB", "    RGB_deinit", "    state", "    Servo", "    Servo_deinit"]
 
 
 def test_help_does_not_keep_modules_loaded(node, sh):
