@@ -145,3 +145,16 @@ def test_conf_mode_warns_cron_without_timirq(sh):
     assert sh.cmd("timirq True") == "Saved (takes effect after reboot)"
     assert sh.cmd("timirq False") == "Saved (takes effect after reboot); note: cron runs only with timirq True"
     assert sh.cmd("cron False") == "Saved (takes effect after reboot)"
+
+
+
+def test_defaults_read_back_without_notes(node):
+    """The config the node saved itself (every default, authkey 'n/a' included) loads again after a
+    reboot with no 'ignored' note: a default is valid even where it is shorter than a set value."""
+    with Shell(node.port) as s:
+        s.cmd("conf")
+        assert s.cmd("reboot") == "Reboot"
+    node.wait_ready(boots=2)
+    with Shell(node.port) as s:
+        assert s.cmd("hello").startswith("hello:")
+    assert "config: ignored" not in node.log.read_text()

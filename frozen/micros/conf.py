@@ -98,6 +98,8 @@ def _check(row, val):
     key, dflt, _, lo, hi = row
     if type(val) is not type(dflt):
         raise ConfError("%s takes %s" % (key, type(dflt).__name__))
+    if val == dflt:  # a default is valid as it is ("n/a": an unset authkey); the shared object kept
+        return dflt
     if isinstance(val, bool):
         return val
     if key == "extirqtrig" and val not in ("up", "down", "both"):
