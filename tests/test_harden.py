@@ -6,8 +6,8 @@ import subprocess
 import threading
 import time
 
-import pytest
 
+from microsctl.bench.robust import hoard  # the bench holds the same load
 from microsctl import FROZEN
 from microsctl.node.client import PROMPT, Shell
 from microsctl.node.sim import micropython
@@ -149,47 +149,6 @@ def test_a_full_node_gives_the_longest_idle_slot_to_a_newcomer(node):
     b.sendall(b"hello\n")
     assert read_reply(b)[0].startswith("hello:")
     for s in a + [b, c, d]:
-        s.close()
-
-
-def hoard(port, idle, slow, stop):
-    """Hold `idle` silent connections and `slow` ones sending a byte every 0.5 s,
-    reopening any the node closes, until stop is set."""
-    socks = []
-
-    def opener(kind):
-        try:
-            s = socket.create_connection(("127.0.0.1", port), 5)
-            if kind == "slow":  # a line client first: then bytes without a newline are no command
-                s.sendall(b"hello\n")
-            s.setblocking(False)
-            socks.append([s, kind])
-        except OSError:
-            pass
-
-    for _ in range(idle):
-        opener("idle")
-    for _ in range(slow):
-        opener("slow")
-    while not stop.wait(0.5):
-        for rec in list(socks):
-            s, kind = rec
-            try:
-                if s.recv(4096) == b"":
-                    raise OSError
-            except BlockingIOError:
-                pass
-            except OSError:
-                s.close()
-                socks.remove(rec)
-                opener(kind)
-                continue
-            if kind == "slow":
-                try:
-                    s.send(b"x")
-                except OSError:
-                    pass
-    for s, _ in socks:
         s.close()
 
 
