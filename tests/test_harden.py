@@ -1,6 +1,7 @@
 """A node that no one on the network can exhaust or lock out (issue 10, points 1, 2, 3, 7),
 on the real MicroPython unix port over TCP."""
 import json
+import re
 import socket
 import subprocess
 import threading
@@ -119,7 +120,8 @@ def test_slowloris_is_idle_from_its_last_complete_command(make_node):
         if not chunk:
             break
         got += chunk
-    assert b"Bye! (idle for 2 s)" in got, got  # before: each byte restarted the idle time
+    # before: each byte restarted the idle time; the sweep runs once a second, so 2 or 3 s
+    assert re.search(rb"Bye! \(idle for [23] s\)", got), got
     assert time.monotonic() - t0 < 7
     s.close()
 
