@@ -49,3 +49,14 @@ def run(argv, check=True, **kw):
     if check and proc.returncode:
         raise MicrosError(f"{argv[0]} failed with exit code {proc.returncode} (see its output above)")
     return proc
+
+
+def stop_process(proc, grace=5):
+    """Terminate a child process, killing it if it has not ended within grace seconds."""
+    if proc and proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(grace)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()

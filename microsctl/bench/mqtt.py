@@ -2,7 +2,6 @@
 Mosquitto on loopback: command round trip through the broker, commands per second across the
 fleet, commands lost, broker restart recovery; and the client's heap cost on the unix port."""
 import json
-import statistics
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -125,7 +124,7 @@ def mqtt(quick=False):
     return "\n".join([
         f"{nodes} virtual nodes (MicroPython unix port, `-X heapsize=128k`, profile lamp) on one Mosquitto",
         "2.0.11 on loopback, all on this machine's 2 shared cores with the broker and the driver (paho-mqtt).",
-        f"Each node has one command in flight at a time (`system memfree`, QoS 1 both ways, JSON with id);",
+        "Each node has one command in flight at a time (`system memfree`, QoS 1 both ways, JSON with id);",
         f"all {nodes} nodes at once.",
         "",
         "| figure | value |",

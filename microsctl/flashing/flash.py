@@ -130,6 +130,20 @@ def default_firmware(board):
     return cand if cand.is_file() else None
 
 
+def load_firmware(board, firmware):
+    """The firmware file's bytes, checked for the board: not empty, fits its region, an image
+    for the board's chip (flashing.checks). Used by flash and update."""
+    try:
+        data = Path(firmware).read_bytes()
+    except OSError as err:
+        raise MicrosError(f"cannot read firmware {firmware}: {err.strerror}") from err
+    if not data:
+        raise MicrosError(f"firmware {firmware} is empty")
+    check_layout(board, firmware_size=len(data))
+    checks.check_firmware(board, data, Path(firmware).name)
+    return data
+
+
 def check_layout(board, firmware_size=None, fs_image_size=None):
     """Refuse before writing: firmware running into the filesystem, an image larger than its partition."""
     fs = fsimage.geometry(board)
@@ -260,14 +274,7 @@ def flash(board, port=None, profile="default", firmware=None, prebuilt=None, era
             )
     fw = None
     if firmware is not None:
-        try:
-            fw = Path(firmware).read_bytes()
-        except OSError as err:
-            raise MicrosError(f"cannot read firmware {firmware}: {err.strerror}") from err
-        if not fw:
-            raise MicrosError(f"firmware {firmware} is empty")
-        check_layout(b, firmware_size=len(fw))
-        checks.check_firmware(b, fw, Path(firmware).name)
+        fw = load_firmware(b, firmware)
     img, cfg = node_image(b, profile, sets, device_file, None, ask)
     check_layout(b, len(fw) if fw is not None else None, len(img))
     _warn(b, cfg, "flash")

@@ -191,14 +191,7 @@ def _firmware(board, firmware, prebuilt, index):
     if firmware is None:
         raise MicrosError(f"no firmware for {board.full_name}: run 'invoke build --board {board.name}', "
                           "or pass --firmware PATH or --prebuilt")
-    try:
-        data = Path(firmware).read_bytes()
-    except OSError as err:
-        raise MicrosError(f"cannot read firmware {firmware}: {err.strerror}") from err
-    if not data:
-        raise MicrosError(f"firmware {firmware} is empty")
-    fl.check_layout(board, firmware_size=len(data))
-    checks.check_firmware(board, data, Path(firmware).name)
+    data = fl.load_firmware(board, firmware)
     return Path(firmware), data
 
 

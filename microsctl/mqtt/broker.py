@@ -8,7 +8,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from microsctl import MicrosError
-from microsctl.run import show
+from microsctl.run import show, stop_process
 
 DEFAULT_PORT = 1883
 
@@ -98,13 +98,7 @@ class Mosquitto:
         raise MicrosError(f"mosquitto did not listen on port {self.port} within {timeout} s; see {self.log}")
 
     def stop(self):
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        stop_process(self.proc)
         self.proc = None
 
     def restart(self, down=0.0):

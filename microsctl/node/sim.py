@@ -12,7 +12,7 @@ from pathlib import Path
 from microsctl import BUILD, PORTS, MicrosError
 from microsctl.flashing import profiles
 from microsctl.flashing import schema
-from microsctl.run import micropython, show
+from microsctl.run import micropython, show, stop_process
 
 # MICROS_SIM_CORE=frozen: nodes given no core of their own run the one frozen into the binary
 CORE_ENV = "MICROS_SIM_CORE"
@@ -315,11 +315,6 @@ class SimNode:
 
     def stop(self):
         self._stop = True
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
+        stop_process(self.proc)
         if self._thread:
             self._thread.join(5)
