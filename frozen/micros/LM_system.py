@@ -83,7 +83,7 @@ def info():
         "hwuid": conf.get("hwuid"),
         "nwmd": conf.get("nwmd"),
         "devip": conf.get("devip"),
-        "uptime_s": _time.ticks_diff(_time.ticks_ms(), core.BOOT_MS) // 1000,
+        "uptime_s": core.uptime(),
         "memfree": gc.mem_free(),
         "safemode": core.SAFE,
         "rssi": _rssi(),

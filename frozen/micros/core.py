@@ -7,6 +7,8 @@ from micropython import const
 from micros import call, conf
 
 BOOT_MS = time.ticks_ms()
+UP_S = 0  # whole seconds up, folded in by uptime()
+_mark = BOOT_MS  # the ticks_ms up to which UP_S counts
 # The boot-loop guard counts the boots that did not last _UPTIME_S in the RTC's
 # user memory, machine.RTC().memory(): esp8266/machine_rtc.c keeps it in the
 # RTC's RAM, esp32/machine_rtc.c in RTC_NOINIT memory. It survives
@@ -22,6 +24,18 @@ NET = ""  # STA or AP, as the boot brought the network up
 
 def localtime(t=None):
     return time.localtime((time.time() if t is None else t) + conf.get("gmttime") * 3600)
+
+
+def uptime():
+    """Seconds since boot, right past the ticks wrap."""
+    # ticks_ms wraps at MICROPY_PY_TIME_TICKS_PERIOD (2**30 ms on the boards,
+    # extmod/modtime.c) and ticks_diff is right up to half that, 6.2 days: fold
+    # the whole seconds into UP_S here; _main calls this every hour
+    global UP_S, _mark
+    s = time.ticks_diff(time.ticks_ms(), _mark) // 1000
+    UP_S += s
+    _mark = time.ticks_add(_mark, s * 1000)
+    return UP_S
 
 
 def reboot():
@@ -61,6 +75,7 @@ async def _main():
     _count(0)  # a clean uptime ends a boot loop
     while True:
         await asyncio.sleep(3600)
+        uptime()
 
 
 def _watch():

@@ -374,7 +374,7 @@ def state():
     import sys
 
     gc.collect()
-    d = {"memfree": gc.mem_free(), "rssi": rssi(), "uptime": time.ticks_diff(time.ticks_ms(), core.BOOT_MS) // 1000}
+    d = {"memfree": gc.mem_free(), "rssi": rssi(), "uptime": core.uptime()}
     for full in list(sys.modules):
         i = full.find("LM_")
         if i >= 0:
