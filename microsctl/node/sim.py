@@ -132,8 +132,9 @@ class SimNode:
 
     def prepare(self, profile="default", sets=None, port=None, fresh=False):
         """Lay out the node's filesystem: main.py and node_config.json."""
-        if self.host != "127.0.0.1":  # its address is its static IP, as a board keeps its first one
-            sets = list(sets or []) + [f"devip={self.host}"]
+        # its address is its static IP, as a board keeps its first one; each boot's --host (or the
+        # default, which a fresh node learns at its first STA join) wins over a kept devip
+        sets = list(sets or []) + self._devip()
         if self.flash:
             return self._prepare_flash(profile, sets, port, fresh)
         # everything is checked before anything on the node's filesystem changes
@@ -155,6 +156,15 @@ class SimNode:
         shutil.copyfile(PORTS / "main.py", self.fs / "main.py")
         write_config(self.config_path, cfg)
         return cfg
+
+    def _devip(self):
+        if self.host != "127.0.0.1":
+            return [f"devip={self.host}"]
+        try:  # a devip kept from an earlier --host: back to a fresh node's
+            kept = self.config().get("devip") if (self.flash or self.config_path).exists() else None
+        except (MicrosError, ValueError):  # unreadable: prepare() says so, or starts it over
+            kept = None
+        return ["devip=n/a"] if kept not in (None, "n/a", self.host) else []
 
     # -- booting from a flash image (invoke flash --board sim) --
     def _flash_config(self):
