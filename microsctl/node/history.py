@@ -2,7 +2,9 @@
 
 GNU readline (or libedit) does the editing; lines are added by hand (auto-history off)
 so a line that names a secret setting (stapwd, appwd: "stapwd VALUE" or "stapwd:VALUE"
-in conf mode) is never recorded. The file is replaced whole (temp file, then rename).
+in conf mode) is never recorded. Sessions run side by side: each one's save merges
+its new lines into the file as it is then, under a lock (filelock), and replaces it whole
+(temp file, then rename), so no session's lines are lost and no reader sees half a file.
 """
 import os
 import re
@@ -35,6 +37,7 @@ class History:
         except ImportError:
             readline = None
         self.rl = readline
+        self.new = []  # this session's lines, merged into the file at save()
         if readline:
             readline.set_auto_history(False)
             readline.clear_history()
@@ -47,20 +50,33 @@ class History:
     def add(self, line):
         if self.rl and line.strip() and not names_secret(line, self.secrets):
             self.rl.add_history(line)
+            self.new.append(line)
 
     def save(self):
         """Write the file; returns None, or why it could not be written (the shell goes on)."""
         if not self.rl:
             return None
+        from filelock import FileLock, Timeout
+
+        rl = self.rl
         tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.part")
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            self.rl.write_history_file(tmp)
-            os.replace(tmp, self.path)
-        except OSError as err:
+            with FileLock(self.path.with_name(f".{self.path.name}.lock"), timeout=10):
+                rl.clear_history()  # the file as the other sessions left it, then this one's lines
+                try:
+                    rl.read_history_file(self.path)
+                except OSError:  # none yet
+                    pass
+                for line in self.new:
+                    rl.add_history(line)
+                rl.write_history_file(tmp)  # the last LENGTH lines (set_history_length)
+                os.replace(tmp, self.path)
+            self.new = []
+        except (OSError, Timeout) as err:
             try:
                 os.unlink(tmp)
             except OSError:
                 pass
-            return f"shell history not saved to {self.path}: {err.strerror or err}"
+            return f"shell history not saved to {self.path}: {getattr(err, 'strerror', None) or err}"
         return None
