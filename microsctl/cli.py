@@ -178,9 +178,11 @@ def sim(c, profile="default", port=None, heap="128k", set=None, node=None, fresh
     else:
         print(f"[sim] node {n.name}: profile {profile}, filesystem {n.fs}")
     there = f"--port {cfg['socport']}" + (f" --host {host}" if host != "127.0.0.1" else "")
-    print(f"[sim] shell: invoke shell {there}")
     if cfg.get("auth") and cfg.get("authkey", "n/a") != "n/a":  # the key itself is never printed
         print("[sim] auth on: the host tools answer with the key from MICROS_AUTHKEY or secrets.json")
+        if profiles.authkey() != cfg["authkey"]:  # only the profile's secrets file has it
+            there += f" --profile {profile}"
+    print(f"[sim] shell: invoke shell {there}")
     for ex in prof["examples"]:
         print(f"[sim]   try: invoke shell {there} -c {ex!r}")
     if mqtt:
@@ -204,6 +206,8 @@ def sim(c, profile="default", port=None, heap="128k", set=None, node=None, fresh
         "without it, an interactive shell "
         "(history kept across sessions, lines setting a password left out; Ctrl-C leaves with status 130, "
         "a node that goes away ends it with status 1)",
+        "profile": "the profile the node was flashed or simulated with: its config_profiles/<profile>.secrets.json "
+        "also gives the shell key (never printed)",
     },
     # invoke has no optional positional arguments (pyinvoke/invoke#159), so the
     # one-shot command is the flag -c/--command; without it the shell is interactive.
@@ -211,10 +215,16 @@ def sim(c, profile="default", port=None, heap="128k", set=None, node=None, fresh
 )
 @user_errors
 @numbers(port=TCP_PORT)
-def shell(c, port=None, host="127.0.0.1", command=None, dev=None):
+def shell(c, port=None, host="127.0.0.1", command=None, dev=None, profile=None):
     """Talk to a node's shell: interactively, or one command and exit (status 1 on an error reply).
-    A node with auth on is answered with the key from MICROS_AUTHKEY or secrets.json."""
+    A node with auth on is answered with the key from MICROS_AUTHKEY, secrets.json or, with
+    --profile, config_profiles/<profile>.secrets.json."""
     from microsctl.node import client
+
+    if profile:
+        from microsctl.flashing import profiles
+
+        profiles.load(profile)  # an unknown name: the valid ones
 
     if dev:
         from microsctl.fleet import cache
@@ -222,10 +232,10 @@ def shell(c, port=None, host="127.0.0.1", command=None, dev=None):
         host, port, _ = cache.resolve(dev, port)
     port = port or 9008
     if not command:
-        rc = client.interactive(int(port), host)
+        rc = client.interactive(int(port), host, profile=profile)
     else:
         lines = [part for ln in command.splitlines() for part in ln.split("<a>") if part.strip()]
-        rc = client.one_shot(int(port), lines, host)
+        rc = client.one_shot(int(port), lines, host, profile=profile)
     if rc:
         raise Exit(code=rc)
 

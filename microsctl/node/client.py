@@ -30,10 +30,12 @@ def answer(key, nonce):
 
 
 class Shell:
-    """key: the shell key; None looks it up in the secrets layer when the node asks for one."""
+    """key: the shell key; None looks it up in the secrets layer when the node asks for one
+    (with profile, config_profiles/<profile>.secrets.json too: the key the node was flashed with)."""
 
-    def __init__(self, port, host="127.0.0.1", timeout=10.0, key=None):
+    def __init__(self, port, host="127.0.0.1", timeout=10.0, key=None, profile=None):
         self.addr = (host, port)
+        self.profile = profile
         try:
             self.sock = socket.create_connection(self.addr, timeout)
         except OSError as err:
@@ -57,10 +59,11 @@ class Shell:
         if key is None:
             from microsctl.flashing import profiles
 
-            key = profiles.authkey()
+            key = profiles.authkey(self.profile)
+        where = f"secrets.json or config_profiles/{self.profile}.secrets.json" if self.profile else "secrets.json"
         if not key:
             raise AuthError(f"the node at {host}:{port} asks for its shell key: set MICROS_AUTHKEY "
-                            "or add authkey to secrets.json (the key it was flashed with)")
+                            f"or add authkey to {where} (the key it was flashed with)")
         reply = self.cmd("auth " + answer(key, nonce))
         if reply == "Authenticated":
             self.authenticated = True
@@ -69,7 +72,7 @@ class Shell:
             raise AuthError(f"the node at {host}:{port} refuses to authenticate for now "
                             f"({reply.splitlines()[0][len(ERROR):]}); wait and retry")
         raise AuthError(f"the node at {host}:{port} refused the shell key: set MICROS_AUTHKEY or authkey "
-                        "in secrets.json to the key the node was flashed with")
+                        f"in {where} to the key the node was flashed with")
 
     def gone(self):
         """The one line for a connection the node closed or reset."""
@@ -129,10 +132,10 @@ def is_error(reply):
     return any(line.startswith(ERROR) for line in reply.splitlines())
 
 
-def one_shot(port, commands, host="127.0.0.1"):
+def one_shot(port, commands, host="127.0.0.1", profile=None):
     """Run commands in order, printing replies; returns 1 if any reply is an error."""
     failed = 0
-    with Shell(port, host) as sh:
+    with Shell(port, host, profile=profile) as sh:
         for line in commands:
             reply = sh.cmd(line)
             if reply:
@@ -204,7 +207,7 @@ class _Watch:
                 self._stop.wait(0.2)
 
 
-def interactive(port, host="127.0.0.1", history=None):
+def interactive(port, host="127.0.0.1", history=None, profile=None):
     """A session until 'exit' or Ctrl-D (returns 0) or Ctrl-C (returns 130, the shell's
     128 + SIGINT); a node that goes away is a MicrosError. Lines typed are kept in
     history (microsctl.node.history) when the input is a terminal."""
@@ -214,7 +217,7 @@ def interactive(port, host="127.0.0.1", history=None):
 
     hist = history or (History() if sys.stdin.isatty() else None)
     try:
-        with Shell(port, host) as sh:
+        with Shell(port, host, profile=profile) as sh:
             print(f"Connected to {host}:{port}; 'help' lists commands, 'exit' or Ctrl-D leaves (Ctrl-C too).")
             return _session(sh, hist)
     finally:
