@@ -7,14 +7,12 @@ first line the password, `AuthOk` or `AuthFailed` and `Bye!`), so a node with
 authentication on is told apart from one that is down.
 """
 import asyncio
-import re
 
 from microsctl import MicrosError
 from microsctl.node.client import CHALLENGE, answer
+from microsctl.node.framing import ERROR, PROMPT, Replies, is_error  # noqa: F401 (for importers)
 
-PROMPT = re.compile(r"(?:\A|\n)((?:\[(?:configure|password)\] )?[^\n]* \$ )\Z")
 PASSWORD = "[password] "
-ERROR = "Error: "
 
 
 class Offline(MicrosError):
@@ -42,8 +40,13 @@ class AsyncShell:
         self.host, self.port = host, port
         self.reader, self.writer = reader, writer
         self.timeout = timeout
-        self.prompt = ""
         self.closed = False
+        self.rx = Replies()
+
+    @property
+    def prompt(self):
+        """The node's last prompt, which closed the last reply."""
+        return self.rx.prompt
 
     @classmethod
     async def connect(cls, host, port, timeout=2.0, password=None):
@@ -88,13 +91,7 @@ class AsyncShell:
             raise AuthFailed(f"the node at {self.host}:{self.port} refused the password", asked)
 
     async def _read_reply(self):
-        buf = b""
-        while True:
-            text = buf.decode(errors="replace")
-            m = PROMPT.search(text)
-            if m:
-                self.prompt = m.group(1)
-                return text[: m.start(1)]
+        while (reply := self.rx.reply()) is None:
             try:
                 chunk = await asyncio.wait_for(self.reader.read(65536), self.timeout)
             except asyncio.TimeoutError as err:
@@ -103,10 +100,11 @@ class AsyncShell:
                 chunk = b""
             if not chunk:
                 self.closed = True
-                if not buf:
+                if not self.rx.buf:
                     raise Offline(f"the node at {self.host}:{self.port} closed the connection")
-                return text
-            buf += chunk
+                return self.rx.rest()
+            self.rx.feed(chunk)
+        return reply
 
     async def cmd(self, line):
         """Send one line; the reply without the prompt and the last newline."""
@@ -133,10 +131,6 @@ class AsyncShell:
 
     async def __aexit__(self, *exc):
         await self.close()
-
-
-def is_error(reply):
-    return any(line.startswith(ERROR) for line in reply.splitlines())
 
 
 def parse_hello(reply):

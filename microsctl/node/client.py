@@ -13,10 +13,7 @@ import socket
 import threading
 
 from microsctl import MicrosError
-
-# The prompt closes every reply: "<devfid> $ " or "[configure] <devfid> $ ".
-PROMPT = re.compile(r"(?:\A|\n)((?:\[configure\] )?[^\n]* \$ )\Z")
-ERROR = "Error: "
+from microsctl.node.framing import ERROR, PROMPT, Replies, is_error  # noqa: F401 (PROMPT, is_error: for importers)
 CHALLENGE = re.compile(r"^Auth: hmac-sha256 ([0-9a-f]{32})$", re.M)
 
 
@@ -41,9 +38,8 @@ class Shell:
         except OSError as err:
             raise MicrosError(f"no micrOS shell at {host}:{port} ({err.strerror or err}); is the node up?") from err
         self.sock.settimeout(timeout)
-        self.prompt = ""
         self.closed = False
-        self.pending = b""  # received while nobody asked (interactive idle time)
+        self.rx = Replies()
         self.authenticated = False
         self.banner = self._read_reply()  # what the node says before its first prompt (safe mode)
         m = CHALLENGE.search(self.banner)
@@ -81,14 +77,22 @@ class Shell:
         return MicrosError(f"the node at {host}:{port} closed the connection (it rebooted, crashed or was stopped); "
                            f"reconnect with: {again}")
 
+    @property
+    def prompt(self):
+        """The node's last prompt, which closed the last reply."""
+        return self.rx.prompt
+
+    @property
+    def pending(self):
+        """Received while nobody asked (interactive idle time)."""
+        return self.rx.buf
+
+    @pending.setter
+    def pending(self, data):
+        self.rx.buf = data
+
     def _read_reply(self):
-        buf, self.pending = self.pending, b""
-        while True:
-            text = buf.decode(errors="replace")
-            m = PROMPT.search(text)
-            if m:
-                self.prompt = m.group(1)
-                return text[: m.start(1)]
+        while (reply := self.rx.reply()) is None:
             try:
                 chunk = self.sock.recv(65536)
             except socket.timeout as err:
@@ -97,8 +101,9 @@ class Shell:
                 chunk = b""
             if not chunk:
                 self.closed = True
-                return text
-            buf += chunk
+                return self.rx.rest()
+            self.rx.feed(chunk)
+        return reply
 
     def cmd(self, line):
         """Send one command line; the reply without the prompt and last newline."""
@@ -126,10 +131,6 @@ class Shell:
 
     def __exit__(self, *exc):
         self.close()
-
-
-def is_error(reply):
-    return any(line.startswith(ERROR) for line in reply.splitlines())
 
 
 def one_shot(port, commands, host="127.0.0.1", profile=None):
