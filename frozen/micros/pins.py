@@ -44,7 +44,8 @@ def pin(name):
     for text in (over if over != "n/a" else "", board("PINS", "")):
         for _, v in _find(text, name):
             return v
-    raise ValueError("unknown pin %s" % name)
+    # a name the board leaves out (ESP8266, C3: no simple_1/simple_2, docs/boards.md)
+    raise ValueError("no %s pin on this board: add %s:<gpio> to pinmap" % (name, name))
 
 
 def check(key, val):
