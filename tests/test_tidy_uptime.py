@@ -48,3 +48,47 @@ def test_uptime_stays_right_past_the_boards_ticks_wrap(tmp_path):
     assert res.returncode == 0, res.stderr + res.stdout
     days = json.loads(res.stdout.strip().splitlines()[-1])
     assert days == [d * 86400 for d in range(1, 15)] + [14 * 86400 + 1]
+
+
+# core._main's last loop is what folds the seconds in while nobody asks: run it with the
+# scheduler's sleeps moving the board's clock instead of waiting (the shell stubbed out).
+MAIN = r"""
+import sys, os
+sys.path[:0] = [%(unix)r, %(frozen)r, %(sim)r]
+os.chdir(%(tmp)r)
+import time, asyncio
+_P = const(1 << 30)  # MICROPY_PY_TIME_TICKS_PERIOD on the 32-bit ports (extmod/modtime.c)
+NOW = [_P - 60000]
+time.ticks_ms = lambda: NOW[0] & (_P - 1)
+time.ticks_diff = lambda a, b: ((a - b + _P // 2) & (_P - 1)) - _P // 2
+time.ticks_add = lambda t, d: (t + d) & (_P - 1)
+class Shell:
+    async def serve():
+        pass
+sys.modules["micros.shell"] = Shell
+class Done(Exception):
+    pass
+async def sleep_ms(ms):
+    NOW[0] += ms
+async def sleep(s):
+    if NOW[0] > _P - 60000 + 14 * 86400000:
+        raise Done
+    NOW[0] += s * 1000
+asyncio.sleep, asyncio.sleep_ms = sleep, sleep_ms
+from micros import conf, core
+conf.load()
+try:
+    asyncio.run(core._main())
+except Done:
+    pass
+from micros import LM_system
+print(LM_system.info()["uptime_s"])
+"""
+
+
+def test_the_main_loop_keeps_uptime_right_with_nobody_asking(tmp_path):
+    src = MAIN % {"unix": str(PORTS / "unix"), "frozen": str(FROZEN), "sim": str(BOARDS / "sim"),
+                  "tmp": str(tmp_path)}
+    res = subprocess.run([micropython(), "-c", src], capture_output=True, text=True, timeout=60)
+    assert res.returncode == 0, res.stderr + res.stdout
+    assert int(res.stdout.strip().splitlines()[-1]) == 30 + 336 * 3600  # the 30 s boot guard, then 14 days
