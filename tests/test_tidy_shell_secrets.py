@@ -56,3 +56,25 @@ def test_without_the_profile_the_key_is_not_found_and_the_error_says_where(lab, 
     with pytest.raises(Exit) as e:
         cli.shell(Context(), port=n.port, command="hello", profile="nosuch")
     assert "unknown profile 'nosuch'" in e.value.message
+
+
+def test_sim_names_the_profile_in_its_shell_hint_when_only_its_secrets_file_has_the_key(lab, monkeypatch, capsys):
+    import shutil
+
+    from microsctl.node import sim
+    from microsctl.node.sim import SIM_ROOT, free_port
+
+    monkeypatch.setattr(sim.SimNode, "run", lambda self: 0)  # laid out and announced, not booted
+    port = free_port()
+    name = f"tidyhint{port}"
+    try:
+        cli.sim(Context(), profile="authlab", node=name, port=port)
+        out = capsys.readouterr().out
+        assert f"[sim] shell: invoke shell --port {port} --profile authlab\n" in out
+        monkeypatch.setenv("MICROS_AUTHKEY", KEY)  # the key is found without the profile too
+        cli.sim(Context(), profile="authlab", node=name, port=port)
+        out2 = capsys.readouterr().out
+        assert f"[sim] shell: invoke shell --port {port}\n" in out2
+    finally:
+        shutil.rmtree(SIM_ROOT / name, ignore_errors=True)
+    assert KEY not in out + out2
