@@ -81,3 +81,20 @@ def test_two_writers_saving_at_the_same_time_lose_no_line(tmp_path):
     assert sorted(got) == sorted([f"{t} line {i}" for t in "ab" for i in range(60)])
     for t in "ab":  # each session's lines in its order
         assert [x for x in got if x.startswith(t)] == [f"{t} line {i}" for i in range(60)]
+
+
+def test_the_merged_file_keeps_the_newest_length_lines(tmp_path):
+    from microsctl.node.history import LENGTH
+
+    path = tmp_path / "shell_history"
+    s = Session(path, "a")
+    s.p.stdin.write(f"burst {LENGTH}\n")  # another session's full history
+    s.p.stdin.flush()
+    assert s.p.stdout.readline().strip() == "done"
+    s.close()
+    b = Session(path)
+    b.send("add system info")
+    assert b.send("save", answer=True) == "null"
+    b.close()
+    got = lines(path)
+    assert len(got) == LENGTH and got[0] == "a line 1" and got[-2:] == [f"a line {LENGTH - 1}", "system info"]
