@@ -36,3 +36,5 @@ def test_the_default_host_leaves_a_fresh_nodes_devip_alone(tmp_path):
     assert n.prepare("default")["devip"] == "n/a"
     n.config_path.write_text(json.dumps(dict(n.config(), devip="127.0.0.1")))  # learnt at an STA join
     assert n.prepare("default")["devip"] == "127.0.0.1"
+    assert n.prepare("default", ["devip=127.0.0.9"])["devip"] == "127.0.0.9"  # --set devip=... is kept
+    assert n.prepare("default")["devip"] == "n/a"  # the next plain boot: a fresh node's again

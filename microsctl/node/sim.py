@@ -134,7 +134,7 @@ class SimNode:
         """Lay out the node's filesystem: main.py and node_config.json."""
         # its address is its static IP, as a board keeps its first one; each boot's --host (or the
         # default, which a fresh node learns at its first STA join) wins over a kept devip
-        sets = list(sets or []) + self._devip()
+        sets = list(sets or []) + self._devip(sets)
         if self.flash:
             return self._prepare_flash(profile, sets, port, fresh)
         # everything is checked before anything on the node's filesystem changes
@@ -157,9 +157,11 @@ class SimNode:
         write_config(self.config_path, cfg)
         return cfg
 
-    def _devip(self):
+    def _devip(self, sets):
         if self.host != "127.0.0.1":
             return [f"devip={self.host}"]
+        if any(str(s).strip().startswith("devip=") for s in sets or ()):  # --set devip=... as given
+            return []
         try:  # a devip kept from an earlier --host: back to a fresh node's
             kept = self.config().get("devip") if (self.flash or self.config_path).exists() else None
         except (MicrosError, ValueError):  # unreadable: prepare() says so, or starts it over
