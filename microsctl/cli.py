@@ -242,10 +242,11 @@ def shell(c, port=None, host="127.0.0.1", command=None, dev=None, profile=None):
 
 @task(
     help={
-        "only": "run just this section (see microsctl/bench.py SECTIONS)",
+        "only": "run just this section (see microsctl/bench/__init__.py SECTIONS), e.g. frozen",
         "quick": "fewer iterations, for a smoke run",
         "micropython": "MicroPython binary to measure on (default: $MICROS_MICROPYTHON, else the installed "
-        "unix port); one with micrOS frozen in adds the frozen core's heap figures",
+        "unix port); one with micrOS frozen in (shared/tools/unix-frozen.sh) adds the frozen core's heap "
+        "figures, and is what --only frozen measures (skipped without one; docs/ram.md)",
     }
 )
 @user_errors

@@ -46,7 +46,7 @@ def test_binary_facts_come_from_the_binary(coreless_micropython):
 
 def test_probe_measures_inside_the_node_with_and_without_the_scheduler(tmp_path, coreless_micropython):
     exe = coreless_micropython
-    pool = fz.binary_facts(exe, "128k")[2]
+    _, bits, pool = fz.binary_facts(exe, "128k")
     off, why = fz.after_boot(tmp_path, exe, "128k", OFF, frozen=False, clients=2)
     assert why == ""
     on, _ = fz.after_boot(tmp_path, exe, "128k", ON, frozen=False)
@@ -54,6 +54,9 @@ def test_probe_measures_inside_the_node_with_and_without_the_scheduler(tmp_path,
     for m in off + on:
         assert m["used"] + m["free"] == pool  # both from the node's own GC
         assert 0 < m["base"] < m["used"]  # the core's share is on top of what was there before it
+        assert "micros.shell" in m["modules"] and ("micros.sched" in m["modules"]) == m["sched"]
+        assert 0 < m["max_free"] * bits // 2 <= m["free"]  # mem_info's largest free block, in 4-word blocks
+        assert m["qstrs"] > 0 and m["qstr_bytes"] > 0
     used = [m["used"] for m in off]
     assert used[0] < used[1] < used[2]  # each connected client holds heap
 

@@ -40,8 +40,10 @@ SETTLE_S = 1.5  # after the shell listens: the scheduler starts and its timer fi
 # The probe: a task that, each time the file probe.go appears in the node's folder, collects
 # and prints the heap in use and free, whether the scheduler is loaded, and the heap the
 # sim's shims and the VM held before the core was imported (simboot.py's machine.HEAP_BASE).
+# Then, allocating freely, the micros modules loaded, and MicroPython's own counts:
+# mem_info() (block counts, the largest free block) and qstr_info() (interned names in RAM).
 # Polling a file keeps every shell client out of the figure.
-PROBE = """import asyncio, gc, os, sys
+PROBE = """import asyncio, gc, micropython, os, sys
 async def _run():
     while True:
         await asyncio.sleep_ms(50)
@@ -54,6 +56,10 @@ async def _run():
         f = gc.mem_free()
         b = getattr(sys.modules.get("machine"), "HEAP_BASE", 0)  # the sim's: before the core
         print("heapprobe:", a, f, int("micros.sched" in sys.modules), b)
+        print("heapmods:", " ".join(sorted(m for m in sys.modules if m.startswith("micros"))))
+        micropython.mem_info()
+        micropython.qstr_info()
+        print("heapprobe end")
 asyncio.create_task(_run())
 """
 # Put before the node's own main.py: the probe's bytes (its module, bytecode and task).
@@ -124,16 +130,27 @@ class Node:
         raise MicrosError(f"node did not listen within {timeout} s")
 
     def measure(self, timeout=5):
-        """{used, free, sched, base} now: heap in use and free (the probe's own bytes taken
-        off), whether the scheduler is loaded, the heap held before the core (the sim's)."""
+        """{used, free, sched, base, ...} now: heap in use and free (the probe's own bytes taken
+        off), whether the scheduler is loaded, the heap held before the core (the sim's),
+        the micros modules loaded, the largest free block (blocks), qstrs interned in RAM."""
         self.node.fs.joinpath("probe.go").write_text("")
         end = time.monotonic() + timeout
         while time.monotonic() < end:
-            found = re.findall(r"heapprobe: (\d+) (\d+) (\d) (\d+)", self._log())
+            log = self._log()
+            found = re.findall(r"heapprobe: (\d+) (\d+) (\d) (\d+)\n(.*?)heapprobe end", log, re.S)
             if len(found) > self.seen:
                 self.seen = len(found)
-                used, free, sched, base = (int(x) for x in found[-1])
-                return {"used": used - self.own, "free": free + self.own, "sched": bool(sched), "base": base}
+                *nums, rest = found[-1]
+                used, free, sched, base = (int(x) for x in nums)
+
+                def num(pat):
+                    m = re.search(pat, rest)
+                    return int(m.group(1)) if m else None
+
+                mods = re.search(r"heapmods: (.*)", rest)
+                return {"used": used - self.own, "free": free + self.own, "sched": bool(sched), "base": base,
+                        "modules": mods.group(1).split() if mods else [], "max_free": num(r"max free sz: (\d+)"),
+                        "qstrs": num(r"n_qstr=(\d+)"), "qstr_bytes": num(r"n_total_bytes=(\d+)")}
             time.sleep(0.05)
         raise MicrosError(f"the heap probe did not answer; see {self.node.log}")
 
@@ -315,6 +332,12 @@ ASYNCIO_CASES = {
         "import asyncio\nasync def cb(r, w):\n    pass\nasync def m():\n"
         "    s = await asyncio.start_server(cb, '127.0.0.1', PORT)\n    await asyncio.sleep_ms(50)\n    done()\n"
         "asyncio.run(m())"),
+    "asyncio loop + plain listening socket, one task waiting on it (micros.shell's way)": (
+        "import asyncio\ns = socket.socket()\ns.setblocking(False)\n"
+        "s.bind(socket.getaddrinfo('127.0.0.1', PORT)[0][-1])\ns.listen(8)\n"
+        "async def acc(s):\n    yield asyncio.core._io_queue.queue_read(s)\n"
+        "async def m():\n    asyncio.create_task(acc(s))\n    await asyncio.sleep_ms(50)\n    done()\n"
+        "asyncio.run(m())"),
     "plain listening socket (non-blocking)": (
         "s = socket.socket()\ns.setblocking(False)\ns.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)\n"
         "s.bind(socket.getaddrinfo('127.0.0.1', PORT)[0][-1])\ns.listen(8)\ndone()"),
@@ -406,6 +429,18 @@ def report(res):
             cells += [f"{m['used']:,} B", f"{m['free']:,} B"]
         base = res["boot"][(s, heaps[0])]["base"]
         lines.append(f"| {label[s]} | " + " | ".join(cells) + f" | {base:,} B | {_small(res['small'][s])} |")
+    block = 4 * res["bits"] // 8  # MICROPY_BYTES_PER_GC_BLOCK: 4 words
+    lines += ["", "What the heap holds then (MicroPython's own counts, `micropython.mem_info()` and `qstr_info()`;",
+              "the names interned in RAM include the sim's shims', which are .mpy files here):", "",
+              "| setup | heap | largest free block | names interned in RAM | micros modules loaded |",
+              "|---|---|---|---|---|"]
+    for s in setups:
+        for h in heaps:
+            m = res["boot"][(s, h)]
+            biggest = f"{m['max_free'] * block:,} B" if m.get("max_free") is not None else "-"
+            names = f"{m['qstrs']} ({m['qstr_bytes']:,} B)" if m.get("qstrs") is not None else "-"
+            mods = ", ".join(x.replace("micros.", "") for x in m.get("modules", []) if x != "micros")
+            lines.append(f"| {label[s]} | {h} | {biggest} | {names} | {mods} |")
     if res["clients"]:
         lines += ["", f"Per connection at {res['clients_at']}: heap in use with N idle clients connected (each has run `hello`):",
                   "", "| setup | 0 | 1 | 2 | 3 | each extra client, B |", "|---|---|---|---|---|---|"]
