@@ -57,6 +57,7 @@ def test_probe_measures_inside_the_node_with_and_without_the_scheduler(tmp_path,
         assert "micros.shell" in m["modules"] and ("micros.sched" in m["modules"]) == m["sched"]
         assert 0 < m["max_free"] * bits // 2 <= m["free"]  # mem_info's largest free block, in 4-word blocks
         assert m["qstrs"] > 0 and m["qstr_bytes"] > 0
+        assert m["errors"] == []  # a clean boot
     used = [m["used"] for m in off]
     assert used[0] < used[1] < used[2]  # each connected client holds heap
 
@@ -76,6 +77,20 @@ def test_bisection_finds_a_stable_edge(tmp_path, coreless_micropython):
     steps = [k for k, _, _ in tries]
     assert steps[0] == 104 and len(set(steps)) <= 10  # bisection, not a walk in 1 KiB steps
     assert len(lines) == len(tries)  # progress for every boot
+
+
+def test_a_node_not_fully_up_is_flagged(tmp_path, coreless_micropython):
+    """The figures of a node whose boot failed in part are marked with what it logged."""
+    with fz.Node(tmp_path, coreless_micropython, "128k", OFF, frozen=False) as n:
+        n.node.fs.joinpath("network.py").write_text("raise OSError('radio is broken')\n")  # as test_node does
+        n.boot()
+        m = n.measure()
+    assert any("safe mode" in e for e in m["errors"])
+    res = {"exe": coreless_micropython, "version": "x", "bits": 64, "frozen": False, "pools": {"128k": 1},
+           "boot": {("off", "128k"): m}, "clients": {}, "clients_at": "38k",
+           "small": {"off": {"edge": None, "below": None, "tries": [(128, False, "boot")]}},
+           "modules": [], "asyncio": {}}
+    assert "Not fully up" in fz.report(res) and "safe mode" in fz.report(res)
 
 
 def test_clients_a_heap_cannot_hold_are_reported_not_fatal(tmp_path, coreless_micropython):

@@ -148,9 +148,14 @@ class Node:
                     return int(m.group(1)) if m else None
 
                 mods = re.search(r"heapmods: (.*)", rest)
+                # what the boot said went wrong (e.g. "sched: failed: MemoryError ..."): the figures
+                # are of a node that is not fully up
+                head = log[:log.index("heapprobe: ")]
+                errors = [x.strip() for x in head.splitlines() if re.search(r"failed|Error|safe mode", x)]
                 return {"used": used - self.own, "free": free + self.own, "sched": bool(sched), "base": base,
                         "modules": mods.group(1).split() if mods else [], "max_free": num(r"max free sz: (\d+)"),
-                        "qstrs": num(r"n_qstr=(\d+)"), "qstr_bytes": num(r"n_total_bytes=(\d+)")}
+                        "qstrs": num(r"n_qstr=(\d+)"), "qstr_bytes": num(r"n_total_bytes=(\d+)"),
+                        "errors": errors}
             time.sleep(0.05)
         raise MicrosError(f"the heap probe did not answer; see {self.node.log}")
 
@@ -429,6 +434,10 @@ def report(res):
             cells += [f"{m['used']:,} B", f"{m['free']:,} B"]
         base = res["boot"][(s, heaps[0])]["base"]
         lines.append(f"| {label[s]} | " + " | ".join(cells) + f" | {base:,} B | {_small(res['small'][s])} |")
+    notes = [f"- {label[s]}, {h}: the node logged `{e}`" for s in setups for h in heaps
+             for e in res["boot"][(s, h)].get("errors", [])]
+    if notes:
+        lines += ["", "Not fully up (the figures on that row are of what did start):"] + notes
     block = 4 * res["bits"] // 8  # MICROPY_BYTES_PER_GC_BLOCK: 4 words
     lines += ["", "What the heap holds then (MicroPython's own counts, `micropython.mem_info()` and `qstr_info()`;",
               "the names interned in RAM include the sim's shims', which are .mpy files here):", "",
