@@ -139,6 +139,7 @@ def test_section_records_under_the_binarys_word_size(doc, monkeypatch, capsys, c
     assert f"{bits}-bit" in block and "as .mpy on the filesystem" in block
     assert "| scheduling off" in block and "KiB" in block and "| micros.conf |" in block
     assert "asyncio.start_server" in block and "each extra client" in block
+    assert "the last failure, " in block  # why the heap under the edge did not serve
     if bits != 32:
         assert "old figures" in text  # the other word size's block is kept
     assert "[bench] recorded in" in capsys.readouterr().out

@@ -474,7 +474,11 @@ def report(res):
     lines += [f"| {k} | {v:,} |" for k, v in res["asyncio"].items()]
     lines += ["", "Smallest heap: bisection in 1 KiB steps, then 3 runs at the edge (the edge moves up while one",
               "fails), then 3 runs 1 KiB under it. Tries (KiB, + serves, - fails): "]
-    lines += [f"- {s}: " + " ".join(f"{k}{'+' if ok else '-'}" for k, ok, _ in res["small"][s]["tries"]) for s in setups]
+    for s in setups:
+        tries = res["small"][s]["tries"]
+        fails = [f"{k} KiB: {why[:120]}" for k, ok, why in tries if not ok]
+        lines.append(f"- {s}: " + " ".join(f"{k}{'+' if ok else '-'}" for k, ok, _ in tries)
+                     + (f"; the last failure, {fails[-1]}" if fails else ""))
     return "\n".join(lines)
 
 
