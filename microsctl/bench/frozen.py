@@ -13,6 +13,7 @@ inside the node by a probe task (PROBE below) started from the node's main.py: n
 client is connected when it measures. The probe's own bytes are measured in the same boot
 and taken off (main.py collects before and after importing it).
 """
+import itertools
 import re
 import subprocess
 import tempfile
@@ -72,6 +73,7 @@ print("heapprobe own:", gc.mem_alloc() - _b)
 del _b
 """
 LISTENING = "micrOS shell on "
+_NODES = itertools.count(1)  # each measuring node gets a folder of its own
 
 
 def binary_facts(exe, heap="38k"):
@@ -93,7 +95,7 @@ class Node:
 
     def __init__(self, tmp, exe, heap, setup, frozen=True, probe=True):
         _, profile, sets = setup
-        self.node = SimNode(f"{setup[0]}-{heap}-{free_port()}", root=tmp, heap=heap, frozen=frozen,
+        self.node = SimNode(f"{setup[0]}-{heap}-{next(_NODES)}", root=tmp, heap=heap, frozen=frozen,
                             micropython=exe)
         if not frozen:
             self.node.code = self.node.code_dir()  # never the environment's default core
