@@ -143,3 +143,22 @@ def test_section_records_under_the_binarys_word_size(doc, monkeypatch, capsys, c
     if bits != 32:
         assert "old figures" in text  # the other word size's block is kept
     assert "[bench] recorded in" in capsys.readouterr().out
+
+
+def _goal_res(free, edge, served, errors=()):
+    return {"bits": 32, "boot": {("on", "38k"): {"free": free, "errors": list(errors)}},
+            "small": {"on": {"edge": edge, "below": (0, 3), "tries": [(64, edge is not None, "")]}},
+            "serves": {"on": served}}
+
+
+def test_goal_verdicts_follow_the_figures():
+    """Issue 11's three goals judged on a run's figures (the judging, not a measure)."""
+    met = fz.goals(_goal_res(25000, 20, (True, "")))
+    assert len(met) == 4 and all(line.endswith(": meets") for line in met[1:])
+    missed = fz.goals(_goal_res(24999, 21, (False, "help: 'Error: out of memory (free 3584 B)'")))
+    assert all(line.endswith(": MISSES") for line in missed[1:])
+    assert "out of memory" in missed[3]
+    down = fz.goals(_goal_res(30000, None, (True, ""), errors=["sched: failed: MemoryError"]))
+    assert "not fully up" in down[1] and down[1].endswith("MISSES")  # free heap of a node whose scheduler failed
+    assert "over 64 KiB" in down[2] and down[2].endswith("MISSES")
+    assert fz.goals({"bits": 64, "boot": {}, "small": {}, "serves": {}}) == []  # no goal figures measured

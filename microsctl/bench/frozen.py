@@ -387,7 +387,7 @@ def measure(exe, frozen=True, quick=False, heaps=HEAPS, bisect=None, setups=SETU
     bisect = bisect or ((8, 64) if bits == 32 else (16, 96))
     res = {"exe": exe, "version": ver, "bits": bits, "frozen": frozen,
            "pools": {h: binary_facts(exe, h)[2] for h in heaps}, "boot": {}, "clients": {}, "small": {},
-           "clients_at": clients_at}
+           "clients_at": clients_at, "serves": {}}
     with tempfile.TemporaryDirectory() as tmp:
         for setup in setups:
             for h in heaps:
@@ -398,6 +398,8 @@ def measure(exe, frozen=True, quick=False, heaps=HEAPS, bisect=None, setups=SETU
                     res["clients"][setup[0]] = (rows, why)
             res["small"][setup[0]] = smallest_heap(tmp, exe, setup, *bisect, runs=1 if quick else 3,
                                                    frozen=frozen, progress=progress)
+            if GOAL_HEAP in heaps:  # the goal's "every command at 38k, with 3 clients connected"
+                res["serves"][setup[0]] = serves(tmp, exe, GOAL_HEAP, setup, frozen)
     progress("[bench] frozen: per module, asyncio")
     res["modules"] = module_costs(exe, frozen)
     res["asyncio"] = asyncio_costs(exe)
@@ -409,6 +411,37 @@ def _small(s):
         return f"over {s['tries'][0][0]} KiB"
     passed, runs = s["below"]
     return f"**{s['edge']} KiB** ({s['edge'] - 1} KiB: {passed} of {runs} runs)"
+
+
+# issue 11's goal, for the 32-bit frozen build with timer + cron armed; the original v0.4
+# measured the same way: 24,848 B free at 38k, smallest heap 18 KiB, one client at a time
+GOAL_HEAP = "38k"
+GOAL_FREE = 25000
+GOAL_KIB = 20
+
+
+def goals(res):
+    """Issue 11's goal, judged on this run's figures (timer + cron armed)."""
+    def verdict(ok):
+        return "meets" if ok else "MISSES"
+
+    lines = [f"Issue 11's goal (set for the 32-bit build; this binary is {res['bits']}-bit), timer + cron armed:"]
+    m = res["boot"].get(("on", GOAL_HEAP))
+    if m:
+        up = "" if not m.get("errors") else " (the node was not fully up)"
+        lines.append(f"- free heap after boot at {GOAL_HEAP}: {m['free']:,} B{up} (goal >= {GOAL_FREE:,} B; "
+                     f"the original v0.4: 24,848 B): {verdict(m['free'] >= GOAL_FREE and not up)}")
+    small = res["small"].get("on")
+    if small:
+        edge = f"{small['edge']} KiB" if small["edge"] else f"over {small['tries'][0][0]} KiB"
+        lines.append(f"- smallest heap serving 3 clients at once, stable over 3 runs: {edge} (goal <= {GOAL_KIB} KiB; "
+                     f"the original: 18 KiB, one client at a time): {verdict(small['edge'] and small['edge'] <= GOAL_KIB)}")
+    served = res.get("serves", {}).get("on")
+    if served:
+        ok, why = served
+        lines.append(f"- at {GOAL_HEAP}, 3 clients connected, `system memfree` and `help` on each: "
+                     f"{'served' if ok else 'failed: ' + why[:160]}: {verdict(ok)}")
+    return lines if len(lines) > 1 else []
 
 
 def report(res):
@@ -438,6 +471,7 @@ def report(res):
             cells += [f"{m['used']:,} B", f"{m['free']:,} B"]
         base = res["boot"][(s, heaps[0])]["base"]
         lines.append(f"| {label[s]} | " + " | ".join(cells) + f" | {base:,} B | {_small(res['small'][s])} |")
+    lines += [""] + goals(res) if goals(res) else []
     notes = [f"- {label[s]}, {h}: the node logged `{e}`" for s in setups for h in heaps
              for e in res["boot"][(s, h)].get("errors", [])]
     if notes:
