@@ -241,7 +241,8 @@ def serves(tmp, exe, heap, setup, frozen=True, clients=3):
 def smallest_heap(tmp, exe, setup, lo=8, hi=64, runs=3, frozen=True, progress=print):
     """Bisect in 1 KiB steps the smallest heap (KiB) that boots and serves 3 clients, then
     confirm it over `runs` runs, moving up 1 KiB while the edge is not stable.
-    lo is taken as failing without a try; an edge still unstable 8 KiB over hi gives None. Returns {"edge": KiB or None (hi fails),
+    lo is taken as failing without a try; an edge still unstable 8 KiB over hi gives None.
+    Returns {"edge": KiB or None (hi fails),
     "below": (passes, runs) one KiB under the edge, "tries": [(KiB, ok, why)]}."""
     tries = []
 
@@ -435,7 +436,8 @@ def goals(res):
     if small:
         edge = f"{small['edge']} KiB" if small["edge"] else f"over {small['tries'][0][0]} KiB"
         lines.append(f"- smallest heap serving 3 clients at once, stable over 3 runs: {edge} (goal <= {GOAL_KIB} KiB; "
-                     f"the original: 18 KiB, one client at a time): {verdict(small['edge'] and small['edge'] <= GOAL_KIB)}")
+                     f"the original: 18 KiB, one client at a time): "
+                     f"{verdict(small['edge'] and small['edge'] <= GOAL_KIB)}")
     served = res.get("serves", {}).get("on")
     if served:
         ok, why = served
@@ -489,7 +491,8 @@ def report(res):
             mods = ", ".join(x.replace("micros.", "") for x in m.get("modules", []) if x != "micros")
             lines.append(f"| {label[s]} | {h} | {biggest} | {names} | {mods} |")
     if res["clients"]:
-        lines += ["", f"Per connection at {res['clients_at']}: heap in use with N idle clients connected (each has run `hello`):",
+        lines += ["", f"Per connection at {res['clients_at']}: heap in use with N idle clients connected "
+                  "(each has run `hello`):",
                   "", "| setup | 0 | 1 | 2 | 3 | each extra client, B |", "|---|---|---|---|---|---|"]
         for s in setups:
             rows, why = res["clients"].get(s, ([], ""))
@@ -497,11 +500,13 @@ def report(res):
                 cells = [f"{r['used']:,}" for r in rows] + ["-"] * (4 - len(rows))
                 per = " / ".join(f"+{b['used'] - a['used']:,}" for a, b in zip(rows, rows[1:])) or "-"
                 lines.append(f"| {label[s]} | " + " | ".join(cells) + f" | {per} |")
-        short = [f"- {label[s]}: stopped at {res['clients'][s][1]}" for s in setups if res["clients"].get(s, ([], ""))[1]]
+        short = [f"- {label[s]}: stopped at {res['clients'][s][1]}" for s in setups
+                 if res["clients"].get(s, ([], ""))[1]]
         lines += [""] + short if short else []
     lines += ["", "Per module: imported in turn in one process at 256k: the sim's shims (C modules on a board)",
               "and asyncio, then the core in boot order; bytes held after `gc.collect()`; a module another",
-              "import pulled in is counted with that import:", "", "| module | bytes held | also loaded |", "|---|---|---|"]
+              "import pulled in is counted with that import:", "",
+              "| module | bytes held | also loaded |", "|---|---|---|"]
     for name, size, extra in res["modules"]:
         lines.append(f"| {name} | {'failed: ' + extra if size is None else f'{size:,}'} | "
                      f"{'-' if size is None else extra or '-'} |")
