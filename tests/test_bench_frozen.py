@@ -162,3 +162,5 @@ def test_goal_verdicts_follow_the_figures():
     assert "not fully up" in down[1] and down[1].endswith("MISSES")  # free heap of a node whose scheduler failed
     assert "over 64 KiB" in down[2] and down[2].endswith("MISSES")
     assert fz.goals({"bits": 64, "boot": {}, "small": {}, "serves": {}}) == []  # no goal figures measured
+    quick = fz.goals(dict(_goal_res(25000, 20, (True, "")), runs=1))
+    assert "stable over 1 run:" in quick[2]  # --quick says it confirmed the edge once only
