@@ -47,11 +47,12 @@ def test_binary_facts_come_from_the_binary(coreless_micropython):
 def test_probe_measures_inside_the_node_with_and_without_the_scheduler(tmp_path, coreless_micropython):
     exe = coreless_micropython
     _, bits, pool = fz.binary_facts(exe, "128k")
-    off, why = fz.after_boot(tmp_path, exe, "128k", OFF, frozen=False, clients=2)
-    assert why == ""
-    on, _ = fz.after_boot(tmp_path, exe, "128k", ON, frozen=False)
+    off, why, gone = fz.after_boot(tmp_path, exe, "128k", OFF, frozen=False, clients=2)
+    assert why == "" and gone["used"] < off[-1]["used"]  # what the clients held is given back, mostly
+    on, _, none = fz.after_boot(tmp_path, exe, "128k", ON, frozen=False)
+    assert none is None  # no client, nothing to measure after them
     assert [m["sched"] for m in off] == [False] * 3 and on[0]["sched"] is True
-    for m in off + on:
+    for m in off + on + [gone]:
         assert m["used"] + m["free"] == pool  # both from the node's own GC
         assert 0 < m["base"] < m["used"]  # the core's share is on top of what was there before it
         assert "micros.shell" in m["modules"] and ("micros.sched" in m["modules"]) == m["sched"]
@@ -94,7 +95,7 @@ def test_a_node_not_fully_up_is_flagged(tmp_path, coreless_micropython):
 
 
 def test_clients_a_heap_cannot_hold_are_reported_not_fatal(tmp_path, coreless_micropython):
-    rows, why = fz.after_boot(tmp_path, coreless_micropython, "72k", OFF, frozen=False, clients=30)
+    rows, why, _ = fz.after_boot(tmp_path, coreless_micropython, "72k", OFF, frozen=False, clients=30)
     assert 1 <= len(rows) < 31 and why.startswith(f"client {len(rows)}: ")
 
 
@@ -138,7 +139,7 @@ def test_section_records_under_the_binarys_word_size(doc, monkeypatch, capsys, c
     block = text.split(f"<!-- bench:frozen-{bits} -->")[1].split(f"<!-- /bench:frozen-{bits} -->")[0]
     assert f"{bits}-bit" in block and "as .mpy on the filesystem" in block
     assert "| scheduling off" in block and "KiB" in block and "| micros.conf |" in block
-    assert "asyncio.start_server" in block and "each extra client" in block
+    assert "asyncio.start_server" in block and "each extra client" in block and "all gone again" in block
     assert "the last failure, " in block  # why the heap under the edge did not serve
     if bits != 32:
         assert "old figures" in text  # the other word size's block is kept

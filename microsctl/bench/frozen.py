@@ -173,8 +173,9 @@ class Node:
 
 def after_boot(tmp, exe, heap, setup, frozen=True, clients=0):
     """Heap in use and free with the shell listening, SETTLE_S after it came up; with
-    clients > 0, also with 1..clients idle clients connected (each has run `hello`).
-    Returns ([Node.measure()] for 0.. clients connected, why it stopped short or "")."""
+    clients > 0, also with 1..clients idle clients connected (each has run `hello`), and
+    once they have all disconnected. Returns ([Node.measure()] for 0.. clients connected,
+    why it stopped short or "", Node.measure() after they left or None)."""
     with Node(tmp, exe, heap, setup, frozen) as n:
         n.boot()
         time.sleep(SETTLE_S)
@@ -197,7 +198,14 @@ def after_boot(tmp, exe, heap, setup, frozen=True, clients=0):
         finally:
             for sh in shells:
                 sh.close()
-    return out, why
+        closed = None
+        if shells:
+            time.sleep(1.2)  # the node sees every close and its tasks end
+            try:
+                closed = n.measure()
+            except MicrosError:  # a node the clients broke does not answer: no figure
+                pass
+    return out, why, closed
 
 
 def serves(tmp, exe, heap, setup, frozen=True, clients=3):
@@ -393,10 +401,11 @@ def measure(exe, frozen=True, quick=False, heaps=HEAPS, bisect=None, setups=SETU
         for setup in setups:
             for h in heaps:
                 progress(f"[bench] frozen: after boot, scheduling {setup[0]}, {h}")
-                rows, why = after_boot(tmp, exe, h, setup, frozen, clients=3 if h == clients_at else 0)
+                rows, why, closed = after_boot(tmp, exe, h, setup, frozen, clients=3 if h == clients_at else 0)
                 res["boot"][(setup[0], h)] = rows[0]
                 if h == clients_at:
                     res["clients"][setup[0]] = (rows, why)
+                    res.setdefault("closed", {})[setup[0]] = closed
             res["small"][setup[0]] = smallest_heap(tmp, exe, setup, *bisect, runs=res["runs"],
                                                    frozen=frozen, progress=progress)
             if GOAL_HEAP in heaps:  # the goal's "every command at 38k, with 3 clients connected"
@@ -494,13 +503,16 @@ def report(res):
     if res["clients"]:
         lines += ["", f"Per connection at {res['clients_at']}: heap in use with N idle clients connected "
                   "(each has run `hello`):",
-                  "", "| setup | 0 | 1 | 2 | 3 | each extra client, B |", "|---|---|---|---|---|---|"]
+                  "", "| setup | 0 | 1 | 2 | 3 | each extra client, B | all gone again (held over 0) |",
+                  "|---|---|---|---|---|---|---|"]
         for s in setups:
             rows, why = res["clients"].get(s, ([], ""))
             if rows:
                 cells = [f"{r['used']:,}" for r in rows] + ["-"] * (4 - len(rows))
                 per = " / ".join(f"+{b['used'] - a['used']:,}" for a, b in zip(rows, rows[1:])) or "-"
-                lines.append(f"| {label[s]} | " + " | ".join(cells) + f" | {per} |")
+                gone = res.get("closed", {}).get(s)
+                gone = f"{gone['used']:,} (+{gone['used'] - rows[0]['used']:,})" if gone else "-"
+                lines.append(f"| {label[s]} | " + " | ".join(cells) + f" | {per} | {gone} |")
         short = [f"- {label[s]}: stopped at {res['clients'][s][1]}" for s in setups
                  if res["clients"].get(s, ([], ""))[1]]
         lines += [""] + short if short else []
