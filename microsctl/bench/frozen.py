@@ -468,9 +468,10 @@ def report(res):
         f"(`{Path(res['exe']).parent.name}/{Path(res['exe']).name}`, built with `shared/tools/unix-frozen.sh`).",
         "In use and free: `gc.collect()` then `gc.mem_alloc()`/`gc.mem_free()` inside the node, the shell",
         f"listening, no client connected, {SETTLE_S:g} s after it came up; the probe's own bytes taken off.",
-        "GC pool: " + ", ".join(f"{res['pools'][h]:,} B at {h}" for h in heaps) + ". `before the core`: what the",
-        "sim's Python shims (machine, network, time: C modules on a board) and the VM held when the core",
-        "started to load; a board does not pay most of it.",
+        "GC pool: " + ", ".join(f"{res['pools'][h]:,} B at {h}" for h in heaps) + ". `before the core`:",
+        "simboot.py's `machine.HEAP_BASE`, what the sim's boot script and its stand-ins for C modules",
+        "(machine, chip, time) held when the core started to load; a board pays none of it (the sim's",
+        "`network` stand-in, imported later by the boot, is in the per-module table).",
         "",
         "| setup | " + " | ".join(f"in use at {h} | free at {h}" for h in heaps)
         + " | of which before the core | smallest heap, 3 clients at once (`system memfree` + `help` each) |",
