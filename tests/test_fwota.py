@@ -14,6 +14,7 @@ The device code (frozen/micros/fwota.py, reached through micros.ota) is the one 
 import base64
 import hashlib
 import signal
+import socket
 import subprocess
 import threading
 import time
@@ -129,3 +130,173 @@ def test_failed_health_check_rolls_back_to_the_old_slot(mk, cores):
         fwota.firmware_ota(n.port, firmware=cores["bad"], board="sim")
     # a good firmware after a rollback goes in the same slot
     assert fwota.push(cores["new"].read_bytes(), n.port)["result"] == "updated"
+
+
+def _raw(port, image, stop_after=None, sha=None):
+    """Drive `ota fw` by hand; stop after `stop_after` data lines (None: all of them)."""
+    sh = Shell(port)
+    ready = sh.cmd(f"ota fw begin {len(image)} {sha or hashlib.sha256(image).hexdigest()}")
+    assert ready == "fw ready 512 ota_1"
+    for i, off in enumerate(range(0, len(image), 512)):
+        if i == stop_after:
+            return sh
+        assert sh.cmd("ota fw data " + base64.b64encode(image[off : off + 512]).decode()) == "ok"
+    return sh
+
+
+def _runs(n, slot, version):
+    with Shell(n.port) as sh:
+        got = fwota.info(sh)
+    assert (got["running"], got["version"]) == (slot, version)
+
+
+def test_transfer_cut_halfway_keeps_the_old_firmware_and_the_next_attempt_works(mk, cores):
+    n = mk()
+    image = cores["new"].read_bytes()
+    sh = _raw(n.port, image, stop_after=len(image) // 1024)
+    sh.close()  # the link drops halfway
+    assert n.flash.read_bytes()[0x190000 : 0x190000 + len(image)] != image
+    n.stop()  # a reset now boots the old firmware: the boot slot never changed
+    n.start()
+    _runs(n, "ota_0", "0.1.0")
+    assert _state(n)[1][0] == 0xFFFFFFFF
+    res = fwota.push(image, n.port)  # and the next attempt goes through
+    assert res["result"] == "updated" and res["after"]["version"] == "0.2.0"
+
+
+def test_a_cut_session_frees_the_update_for_another_client(mk, cores):
+    n = mk()
+    image = cores["new"].read_bytes()
+    a = _raw(n.port, image, stop_after=3)
+    with Shell(n.port) as b:
+        assert b.cmd(f"ota fw begin 10 {'00' * 32}") == "Error: another client is updating this node"
+        a.close()
+        time.sleep(0.3)
+        assert b.cmd(f"ota fw begin 10 {'00' * 32}") == "fw ready 512 ota_1"
+        assert b.cmd("ota fw abort") == "fw aborted"
+
+
+def test_node_killed_during_the_slot_write_boots_the_old_firmware(mk, cores):
+    n = mk()
+    image = cores["new"].read_bytes()
+    sh = _raw(n.port, image, stop_after=40)  # 20 KB of the slot written
+    raw = n.flash.read_bytes()[0x190000 : 0x190000 + len(image)]
+    assert raw[: 40 * 512] == image[: 40 * 512] and raw[40 * 512 :] != image[40 * 512 :]  # half a slot
+    n.proc.send_signal(signal.SIGKILL)  # the power goes
+    sh.close()
+    n.stop()
+    n.start()
+    _runs(n, "ota_0", "0.1.0")
+    assert [r[0] for r in _state(n)] == [1, 0xFFFFFFFF]
+    assert fwota.push(image, n.port)["result"] == "updated"
+
+
+def test_wrong_sha256_is_refused_before_set_boot(mk, cores):
+    n = mk()
+    image = cores["new"].read_bytes()
+    sh = _raw(n.port, image, sha="00" * 32)
+    assert sh.cmd("ota fw end") == "Error: sha256 mismatch: the boot slot is unchanged"
+    sh.close()
+    assert simota.slot_image(n.flash, "ota_1") == image  # all of it written, and still not booted
+    assert _state(n)[1][0] == 0xFFFFFFFF  # set_boot never ran
+    n.stop()
+    n.start()
+    _runs(n, "ota_0", "0.1.0")
+
+
+def test_an_image_the_bootloader_would_not_load_is_refused_by_set_boot(mk):
+    """esp_ota_set_boot_partition runs esp_image_verify first: a slot that holds no app image
+    (here: no ROMFS image) is refused even with a matching sha256."""
+    n = mk()
+    junk = bytes(range(256)) * 8
+    sh = _raw(n.port, junk)
+    assert sh.cmd("ota fw end").startswith("Error: firmware update aborted: OSError(-5379")
+    sh.close()
+    assert _state(n)[1][0] == 0xFFFFFFFF
+    assert not list(n.fs.glob(".fwota"))
+
+
+def test_update_without_authentication_is_refused(mk, cores, monkeypatch):
+    monkeypatch.delenv("MICROS_AUTHKEY")
+    n = mk(auth=False)  # no shell key: the node takes no update at all
+    assert n.config()["authkey"] == "n/a"
+    with Shell(n.port) as sh:
+        assert sh.cmd("ota fw info") == "Error: ota needs an authenticated shell: set authkey (docs/security.md)"
+        assert sh.cmd(f"ota fw begin 10 {'00' * 32}").startswith("Error: ota needs an authenticated shell")
+    with pytest.raises(MicrosError, match="needs an authenticated shell"):
+        fwota.push(cores["new"].read_bytes(), n.port)
+    assert simota.slot_image(n.flash, "ota_1") == b"" and _state(n)[1][0] == 0xFFFFFFFF
+
+
+def test_a_client_that_has_not_proven_the_key_is_refused(mk, cores, monkeypatch):
+    n = mk()
+    monkeypatch.setenv("MICROS_AUTHKEY", "not-the-key")
+    with pytest.raises(MicrosError, match="shell key|authenticate"):
+        fwota.push(cores["new"].read_bytes(), n.port)
+    assert n.flash.read_bytes()[0x190000:0x190004] == b"\xff" * 4 and _state(n)[1][0] == 0xFFFFFFFF
+    # without the key a client is answered hello, version, exit and auth only (micros.auth.gate)
+    with socket.create_connection(("127.0.0.1", n.port), 5) as s:
+        s.settimeout(5)
+        s.recv(256)  # the greeting with the nonce
+        s.sendall(f"ota fw begin 10 {'00' * 32}\n".encode())
+        time.sleep(0.3)
+        assert b"fw ready" not in s.recv(512)
+
+
+def test_esp8266_node_is_refused_in_one_line(make_node, monkeypatch, tmp_path, cores):
+    """A node impersonating the ESP8266 (MICROS_SIM_CHIP=esp8266): MicroPython has no esp32 module
+    there (ports/esp8266 has no esp32_partition.c), so the tool stops before sending a byte."""
+    from microsctl.flashing import profiles
+
+    monkeypatch.setattr(profiles, "SECRETS_FILE", tmp_path / "no-secrets.json")
+    monkeypatch.setenv("MICROS_AUTHKEY", KEY)
+    n = make_node(board="esp8266", sets=[f"authkey={KEY}"])
+    with pytest.raises(MicrosError) as err:
+        fwota.push(cores["new"].read_bytes(), n.port)
+    msg = str(err.value)
+    assert "\n" not in msg and "no firmware OTA" in msg and "invoke update" in msg and "invoke flash" in msg
+
+
+def test_host_checks_the_image_before_anything_is_sent(tmp_path):
+    bad = tmp_path / "x.img"
+    bad.write_bytes(b"\xe9" + b"\0" * 100)
+    with pytest.raises(MicrosError, match="not a ROMFS image"):
+        fwota.firmware_ota(1, firmware=bad, board="sim")
+    with pytest.raises(MicrosError, match="no firmware OTA on the ESP8266"):
+        fwota.app_image(boards.get("esp8266"), b"\xe9" * 100)
+
+
+def test_partition_shim_follows_the_idf_rules(tmp_path, cores):
+    """esp32part.py on the real unix port: next update slot, set_boot's seq arithmetic
+    (esp_rewrite_ota_data), NOR writes that only clear bits, the simple interface's erase."""
+    from microsctl import PORTS
+    from microsctl.node.sim import micropython
+
+    img = tmp_path / "f.img"
+    simota.write_image(img, cores["old"])
+    script = f"""
+import sys
+sys.path.insert(0, {str(PORTS / 'unix')!r})
+import idfboot, esp32part as P
+idfboot.select({str(img)!r})
+Partition = P.Partition
+run = Partition(Partition.RUNNING)
+nxt = run.get_next_update()
+print(run.info()[4], nxt.info()[4], nxt.get_next_update().info()[4])
+nxt.writeblocks(0, open({str(cores['new'])!r}, 'rb').read(4096))
+buf = bytearray(4)
+nxt.writeblocks(1, b'\\x0f\\x0f\\x0f\\x0f', 0)  # extended write onto erased flash? block 1 is not erased here
+nxt.readblocks(1, buf)
+print(buf.hex())
+nxt.ioctl(6, 1)
+nxt.writeblocks(1, b'\\xf0\\xf0\\xf0\\xf0', 0)
+nxt.writeblocks(1, b'\\x3c\\x3c\\x3c\\x3c', 0)  # no erase between: bits only clear
+nxt.readblocks(1, buf)
+print(buf.hex())
+print(Partition(Partition.BOOT).info()[4])
+"""
+    out = subprocess.run([micropython(), "-c", script], capture_output=True, text=True, timeout=30)
+    lines = out.stdout.split("\n")
+    assert lines[1] == "ota_0 ota_1 ota_0", out.stdout + out.stderr
+    assert lines[3] == "30303030"  # 0xf0 & 0x3c
+    assert lines[4] == "ota_0"

@@ -2,7 +2,7 @@
 # ports/esp32/esp32_partition.c over ESP-IDF's esp_ota_ops.c). micros.ota loads this
 # module for an `ota fw` line of an authenticated client and drops it after;
 # micros.core loads it at boot only when .fwota exists (the first boot after an update).
-#   ota fw info               -> "fw PLATFORM RUNNING BOOT VERSION"  (slots "-" without OTA)
+#   ota fw info               -> "fw PLATFORM RUNNING BOOT VERSION"  (slots "none": no esp32.Partition)
 #   ota fw begin SIZE SHA256  -> "fw ready CHUNK SLOT"  SLOT: the next update partition
 #   ota fw data BASE64        -> "ok"  CHUNK bytes a line (only the last shorter); each
 #                                4 KB block is erased when the write reaches it
@@ -43,12 +43,15 @@ def _label(p):
 def info():
     from micros import VERSION
 
+    run = boot = "none"  # no esp32.Partition (the ESP8266): no firmware OTA
     try:
         from esp32 import Partition
 
         run = _label(Partition(Partition.RUNNING))
         boot = _label(Partition(Partition.BOOT))
-    except (ImportError, AttributeError, OSError):  # no esp32.Partition, or no OTA table
+    except ImportError:
+        pass
+    except OSError:  # a table without app partitions
         run = boot = "-"
     return "fw %s %s %s %s" % (sys.platform, run, boot, VERSION)
 

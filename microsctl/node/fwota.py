@@ -38,13 +38,12 @@ def info(sh):
 
 
 def refuse_unless_ota(node):
-    """MicrosError for a node that cannot take a firmware update over the air."""
-    if node["platform"] == "esp8266" or node["running"] == "-" and node["platform"] not in ("esp32", "linux"):
-        raise MicrosError(f"MicroPython has no firmware OTA on the {node['platform']}: update it over USB with "
-                          "'invoke update' (keeps the settings) or 'invoke flash'")
-    if node["running"] == "-":
-        raise MicrosError(f"the node ({node['platform']}) has no OTA app slots (no esp32.Partition OTA table): "
-                          "flash the OTA variant over USB once ('invoke flash --variant OTA'), or use 'invoke update'")
+    """MicrosError for a node that cannot take a firmware update over the air: its MicroPython
+    has no esp32.Partition (the ESP8266 port has none; the node says "none")."""
+    if node["platform"] == "esp8266" or node["running"] == "none":
+        raise MicrosError(f"MicroPython has no firmware OTA on this node ({node['platform']}, no esp32.Partition; "
+                          "the ESP8266 has none): update it over USB with 'invoke update' (keeps the settings) "
+                          "or 'invoke flash'")
 
 
 def app_image(board, data, name="the firmware"):
