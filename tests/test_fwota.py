@@ -73,7 +73,6 @@ def mk(make_node, monkeypatch, tmp_path, cores):
     def make(auth=True, **kw):
         img = tmp_path / f"flash{len(list(tmp_path.glob('flash*.img')))}.img"
         simota.write_image(img, cores["old"])
-        kw.setdefault("heap", "256k")  # the unix port has no mmap: the ROMFS core sits in the heap
         return make_node(sets=[f"authkey={KEY}"] if auth else [], flash=img, **kw)
 
     return make

@@ -140,12 +140,22 @@ def push(image, port, host="127.0.0.1", timeout=60, progress=None):
             "seconds": sent, "total_seconds": time.monotonic() - t0}
 
 
-def firmware_ota(port, host="127.0.0.1", firmware=None, board=None, prebuilt=None, index=None, timeout=60):
-    """`invoke ota --firmware` on one node: pick and check the image, push it, report."""
+def firmware_ota(port, host="127.0.0.1", firmware=None, board=None, prebuilt=None, index=None, timeout=60,
+                 variant=None):
+    """`invoke ota --firmware` on one node: pick and check the image, push it, report. Without a
+    board the node is asked: a virtual node takes the sim's image, a board needs --board."""
     from microsctl.firmware import boards
     from microsctl.flashing import flash
 
-    b = boards.get(board or "sim") if isinstance(board, str) or board is None else board
+    if board is None:
+        with Shell(port, host) as sh:
+            node = info(sh)
+        refuse_unless_ota(node)
+        if node["platform"] != "linux":
+            raise MicrosError(f"the node is an {node['platform']}: name its board for the firmware check, "
+                              "e.g. --board ESP32_GENERIC --variant OTA")
+        board = "sim"
+    b = boards.get(board, variant) if isinstance(board, str) else board
     if prebuilt is not None:
         if firmware not in (None, True):
             raise MicrosError("--firmware PATH and --prebuilt exclude each other: pick one")

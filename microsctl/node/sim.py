@@ -224,11 +224,20 @@ class SimNode:
     def argv(self):
         return [
             self.micropython or micropython(),
-            "-X", f"heapsize={self.heap}",
+            "-X", f"heapsize={self._heap()}",
             str(PORTS / "unix" / ("flashboot.py" if self.flash else "simboot.py")),
             *self._fs_args(),
             *self._code_args(),
         ]
+
+    def _heap(self):
+        """-X heapsize: --heap, and with the OTA layout room for the app slot's ROMFS core on top
+        (the unix port has no mmap, so flashboot.py reads it into the heap; a board maps it)."""
+        if not (self.flash and self._is_ota()):
+            return self.heap
+        from microsctl.node import simota
+
+        return f"{simota.heap_kib(self.heap)}k"
 
     def _code_args(self):
         if self.frozen:

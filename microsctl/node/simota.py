@@ -12,6 +12,7 @@ from otadata as ESP-IDF's bootloader does, and ports/unix/esp32part.py is esp32.
 """
 import hashlib
 import struct
+import sys
 import zlib
 from dataclasses import replace
 from pathlib import Path
@@ -49,6 +50,16 @@ def board(flash_bytes=None):
     b = boards.get("sim")
     size = (flash_bytes or b.flash_bytes) - VFS
     return replace(b, filesystem=replace(b.filesystem, offset=VFS, size=size - size % b.filesystem.block_size))
+
+
+ROMFS_ROOM_KIB = 128  # heap for the core's ROMFS image in the sim (about 55 KB today), beside --heap
+
+
+def heap_kib(heap):
+    """--heap ("128k", "1m", bytes) plus the room the ROMFS core takes in the sim's heap, in KiB."""
+    t = str(heap).strip().lower()
+    n = int(t[:-1]) * (1024 if t.endswith("m") else 1) if t[-1:] in ("k", "m") else int(t) // 1024
+    return n + ROMFS_ROOM_KIB
 
 
 def is_ota(path):
@@ -112,3 +123,20 @@ def slot_image(path, slot):
                 break
         f.seek(off)
         return f.read(n + i + 1)
+
+
+def prepare(path, name, profile="default", sets=None, fresh=False):
+    """`invoke sim --ota`: the node's OTA-layout image (default build/sim/<name>-ota.img), made with
+    this tree's core (invoke build --board sim) in ota_0 when missing or `fresh`. Returns its path."""
+    from microsctl import BUILD
+    from microsctl.firmware import build
+
+    path = Path(path) if path else BUILD / "sim" / f"{name}-ota.img"
+    if path.exists() and not fresh:
+        if not is_ota(path):
+            raise MicrosError(f"{path} has not the OTA layout: give another --flash, or --fresh to lay it out anew")
+        return path
+    core = build.build_sim(boards.get("sim"))
+    write_image(path, core, profile, sets)
+    print(f"[sim] {path}: the ESP32 OTA layout, the core in ota_0", file=sys.stderr)
+    return path
