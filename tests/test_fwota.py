@@ -13,6 +13,7 @@ The device code (frozen/micros/fwota.py, reached through micros.ota) is the one 
 """
 import base64
 import hashlib
+import json
 import signal
 import socket
 import subprocess
@@ -82,6 +83,14 @@ def _state(n):
     return simota.otadata(n.flash)
 
 
+def _files(n):
+    """The node's filesystem (the vfs partition) as the real MicroPython's VfsLfs2 reads it."""
+    from tests.flashkit import mount_files
+
+    fs = simota.board().filesystem
+    return mount_files(n.flash, fs.offset, fs)
+
+
 def test_layout_is_the_esp32_ota_table(tmp_path, cores):
     img = tmp_path / "f.img"
     simota.write_image(img, cores["old"])
@@ -115,6 +124,8 @@ def test_good_update_boots_the_new_slot_and_is_marked_valid(mk, cores):
         assert fwota.info(sh)["running"] == "ota_1"
         assert sh.cmd("version") == "0.2.0"
     assert "fwota: ota_1 marked valid" in n.log.read_text()
+    files = _files(n)  # the filesystem untouched but for the trial marker, which is gone
+    assert ".fwota" not in files and json.loads(files["node_config.json"])["authkey"] == KEY
 
 
 def test_failed_health_check_rolls_back_to_the_old_slot(mk, cores):
@@ -212,7 +223,7 @@ def test_an_image_the_bootloader_would_not_load_is_refused_by_set_boot(mk):
     assert sh.cmd("ota fw end").startswith("Error: firmware update aborted: OSError(-5379")
     sh.close()
     assert _state(n)[1][0] == 0xFFFFFFFF
-    assert not list(n.fs.glob(".fwota"))
+    assert ".fwota" not in _files(n)
 
 
 def test_update_without_authentication_is_refused(mk, cores, monkeypatch):
@@ -299,3 +310,64 @@ print(Partition(Partition.BOOT).info()[4])
     assert lines[1] == "ota_0 ota_1 ota_0", out.stdout + out.stderr
     assert lines[3] == "30303030"  # 0xf0 & 0x3c
     assert lines[4] == "ota_0"
+
+
+def test_firmware_without_a_core_rolls_back(mk, tmp_path):
+    """A new firmware whose core does not import: the filesystem main.py (ports/main.py) sees the
+    trial (.fwota) and resets without marking it valid; the bootloader boots the old slot."""
+    stage = tmp_path / "nocore"
+    (stage / "other").mkdir(parents=True)
+    (stage / "other" / "x.txt").write_text("no micros package in this image")
+    image = tmp_path / "nocore.img"
+    subprocess.run(build.romfs_argv(stage, image), check=True, stdout=subprocess.DEVNULL)
+    n = mk()
+    res = fwota.push(image.read_bytes(), n.port)
+    assert res["result"] == "rolled back" and res["after"]["version"] == "0.1.0"
+    assert _state(n)[1][1] == "ABORTED"
+    assert "micrOS core missing" in n.log.read_text()
+    assert ".fwota" not in _files(n) and "node_config.json" in _files(n)
+
+
+def test_sim_table_is_the_one_the_esp32_ota_firmware_carries():
+    from microsctl.emulator import images
+
+    assert simota.partition_table() == images.partition_table(images.PARTITIONS["ota"])
+
+
+def test_esp32_firmware_bin_gives_its_app_image_for_the_slot():
+    """firmware.bin = bootloader + table + app (ports/esp32/makeimg.py): the slot gets the app,
+    checked as esptool parses it; a firmware for the default table is refused for the OTA variant."""
+    from esptool.bin_image import LoadFirmwareImage
+
+    from microsctl.emulator import images
+
+    b = boards.get("esp32", "OTA")
+    data = images.firmware("esp32", 300_000, table="ota")
+    app = fwota.app_image(b, data, "firmware.bin")
+    assert app[0] == 0xE9 and app == data[0x10000 - 0x1000 :][: len(app)]
+    assert LoadFirmwareImage("esp32", app).data_length <= len(app)
+    assert fwota.app_image(b, app, "micropython.bin") == app  # the app alone is taken as it is
+    with pytest.raises(MicrosError, match="--variant"):
+        fwota.app_image(b, images.firmware("esp32", 300_000), "firmware.bin")
+    with pytest.raises(MicrosError):
+        fwota.app_image(b, b"\xe9" + bytes(5000), "junk.bin")
+
+
+def test_invoke_ota_firmware_reports_the_new_slot_or_the_rollback(mk, cores):
+    import os
+
+    from microsctl import ROOT
+    from tests.test_cli import INVOKE
+
+    n = mk()
+    env = dict(os.environ, MICROS_AUTHKEY=KEY)
+    run = subprocess.run(INVOKE + ["ota", "--port", str(n.port), "--firmware", str(cores["new"])], cwd=ROOT,
+                         capture_output=True, text=True, timeout=120, env=env)
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "the node runs ota_1, micrOS 0.2.0" in run.stdout
+    assert "bytes written" in run.stderr  # progress
+    run = subprocess.run(INVOKE + ["ota", "--port", str(n.port), "--firmware", str(cores["bad"])], cwd=ROOT,
+                         capture_output=True, text=True, timeout=120, env=env)
+    assert run.returncode == 1 and "Traceback" not in run.stderr
+    err = [ln for ln in run.stderr.splitlines() if ln.startswith("error:")]
+    assert len(err) == 1 and "rolled back to ota_1 (micrOS 0.2.0)" in err[0]
