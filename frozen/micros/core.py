@@ -68,7 +68,8 @@ async def _main():
     else:
         from micros import fwota
 
-        fwota.settle(WHY[:11] != "boot failed")  # healthy: the boot ran through (a boot-loop safe mode is not the firmware's fault)
+        # healthy: the boot ran through (a boot-loop safe mode is not the new firmware's fault)
+        fwota.settle(WHY[:11] != "boot failed")
         drop("fwota")
     if not SAFE and conf.get("mqtt"):
         from micros import mqtt  # nothing is imported when MQTT is off
