@@ -136,14 +136,14 @@ def slot_of(seq):
     return s[(seq - 1) % len(s)]
 
 
-def boot_partition():  # esp_ota_get_boot_partition
+def boot_partition():  # esp_ota_get_boot_partition: NULL without an otadata partition
     ota = read_otadata()
     if ota is None:
-        return find_first(_APP)
+        return None
     i = active(ota)
     if i >= 0 and _ota_slots():
         return slot_of(ota[i][0])
-    return find_first(_APP, 0) or find_first(_APP, _OTA_0)
+    return find_first(_APP, 0) or find_first(_APP, _OTA_0)  # find_default_boot_partition
 
 
 def image_ok(p):
