@@ -53,14 +53,18 @@ def _romfs(out, version, patch=None):
 
 @pytest.fixture(scope="module")
 def cores(tmp_path_factory):
-    """Three firmwares: the old one (0.1.0), a new one (0.2.0), and a new one whose boot fails
-    (its boot.run raises: the node comes up in safe mode, the health check fails)."""
+    """Four firmwares: the old one (0.1.0), a new one (0.2.0), a new one whose boot fails (its
+    boot.run raises: the node comes up in safe mode, the health check fails), and a new one that
+    cannot read the node's config (micros.conf moves it to node_config.json.bad, uses defaults)."""
     out = tmp_path_factory.mktemp("cores")
     boot = (FROZEN / "micros" / "boot.py").read_text()
     bad = boot.replace("def run():\n", "def run():\n    raise RuntimeError('broken firmware')\n", 1)
     assert bad != boot
+    conf = (FROZEN / "micros" / "conf.py").read_text()
+    unread = conf.replace("data = json.load(f)", "data = json.load(f)\n            raise ValueError", 1)
+    assert unread != conf
     return {"old": _romfs(out, "0.1.0"), "new": _romfs(out, "0.2.0"),
-            "bad": _romfs(out, "0.3.0", {"boot.py": bad})}
+            "bad": _romfs(out, "0.3.0", {"boot.py": bad}), "noconf": _romfs(out, "0.4.0", {"conf.py": unread})}
 
 
 @pytest.fixture
@@ -371,3 +375,18 @@ def test_invoke_ota_firmware_reports_the_new_slot_or_the_rollback(mk, cores):
     assert run.returncode == 1 and "Traceback" not in run.stderr
     err = [ln for ln in run.stderr.splitlines() if ln.startswith("error:")]
     assert len(err) == 1 and "rolled back to ota_1 (micrOS 0.2.0)" in err[0]
+
+
+def test_firmware_that_cannot_read_the_config_rolls_back_with_the_config_kept(mk, cores):
+    """"Config loaded" is part of the health check: the trial boot found its config unreadable and
+    started from defaults (no shell key, the default port); settle puts the config back and resets,
+    so the old firmware comes back with the node's own settings (the tool reconnects with its key)."""
+    n = mk()
+    before = json.loads(_files(n)["node_config.json"])
+    res = fwota.push(cores["noconf"].read_bytes(), n.port)
+    assert res["result"] == "rolled back" and res["after"]["version"] == "0.1.0"
+    files = _files(n)
+    assert json.loads(files["node_config.json"])["socport"] == before["socport"] == n.port
+    assert json.loads(files["node_config.json"])["authkey"] == KEY
+    assert "node_config.json.bad" not in files and ".fwota.cfg" not in files and ".fwota" not in files
+    assert "ota_1 failed its health check (config not loaded)" in n.log.read_text()

@@ -12,8 +12,9 @@
 # The boot slot changes only in `end`, after the check: until then a reset, a cut or a
 # wrong byte leaves the running firmware the one that boots.
 # The new firmware's first boot is on trial (the bootloader set it PENDING_VERIFY): settle()
-# marks it valid once it passed the health check (boot finished, so the config loaded, and
-# the shell serves); else it resets without marking and the bootloader rolls back.
+# marks it valid once it passed the health check (the boot ran through, the config loaded,
+# the shell serves); else it resets without marking and the bootloader rolls back (a config
+# the new firmware could not read is put back first: `end` kept a copy in .fwota.cfg).
 import os
 import sys
 from binascii import a2b_base64, unhexlify
@@ -23,6 +24,9 @@ from micropython import const
 CHUNK = const(512)  # a data line: 684 base64 characters, under the shell's line max
 _BLOCK = const(4096)  # the flash's erase block (NATIVE_BLOCK_SIZE_BYTES)
 _MARK = ".fwota"
+_CFG = "node_config.json"
+_KEEP = ".fwota.cfg"  # the config as it was before the trial boot
+_BAD = "node_config.json.bad"  # where micros.conf moves a config it cannot read
 _st = [None, None, 0, 0, None, None]  # the update: owner, slot, size, bytes written, sha256, buffer
 _OWNER = const(0)
 _SLOT = const(1)
@@ -124,12 +128,14 @@ def _step(cl, cmd, arg):
             raise FwError("%d bytes missing" % (st[_SIZE] - st[_POS]))
         if _readback(p, st[_SIZE], st[_BUF]) != st[_SUM]:
             raise FwError("sha256 mismatch: the boot slot is unchanged")
+        _copy(_CFG, _KEEP, st[_BUF])  # given back if the new firmware cannot read it
         with open(_MARK, "w") as f:  # the first boot of the new slot is on trial (settle)
             f.write(_label(p))
         try:
             p.set_boot()
         except OSError:
             os.remove(_MARK)
+            os.remove(_KEEP)
             raise
         st[:] = [None, None, 0, 0, None, None]
         return "fw switched %s" % _label(p)
@@ -152,18 +158,49 @@ def _readback(p, size, buf):
     return h.digest()
 
 
+def _copy(a, b, buf):
+    with open(a, "rb") as src, open(b, "wb") as dst:
+        while True:
+            n = src.readinto(buf)
+            if not n:
+                return
+            dst.write(buf, n)
+
+
+def _same(a, b):
+    # two files byte for byte, a small chunk at a time
+    x, y = bytearray(64), bytearray(64)
+    try:
+        with open(a, "rb") as f, open(b, "rb") as g:
+            while True:
+                n, m = f.readinto(x), g.readinto(y)
+                if n != m or x[:n] != y[:m]:
+                    return False
+                if not n:
+                    return True
+    except OSError:
+        return False
+
+
 def settle(healthy):
     """The first boot after a firmware update: keep it or roll back. micros.core calls this
-    once the shell serves; healthy: the boot finished (config loaded, no safe mode)."""
+    once the shell serves; healthy: the boot ran through. The config must have loaded too: a
+    firmware that could not read it (micros.conf moved it to node_config.json.bad and started
+    from defaults) is not kept, and the config goes back in place before the rollback."""
     from esp32 import Partition
 
     with open(_MARK) as f:
         want = f.read()
     run = _label(Partition(Partition.RUNNING))
+    lost = _same(_BAD, _KEEP)
     if run != want:  # the new slot did not stay: the bootloader went back to this one
         print("fwota: %s was rolled back, %s runs" % (want, run))
-    elif not healthy:
-        print("fwota: %s failed its health check: reset, the bootloader rolls back" % run)
+    elif not healthy or lost:
+        print("fwota: %s failed its health check (%s): reset, the bootloader rolls back"
+              % (run, "config not loaded" if lost else "boot failed"))
+        if lost:
+            os.rename(_KEEP, _CFG)
+            os.remove(_BAD)
         import machine
 
         machine.reset()  # not marked: PENDING_VERIFY becomes ABORTED at the next boot
@@ -171,3 +208,7 @@ def settle(healthy):
         Partition.mark_app_valid_cancel_rollback()
         print("fwota: %s marked valid" % run)
     os.remove(_MARK)
+    try:
+        os.remove(_KEEP)
+    except OSError:
+        pass
