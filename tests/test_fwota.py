@@ -390,3 +390,39 @@ def test_firmware_that_cannot_read_the_config_rolls_back_with_the_config_kept(mk
     assert json.loads(files["node_config.json"])["authkey"] == KEY
     assert "node_config.json.bad" not in files and ".fwota.cfg" not in files and ".fwota" not in files
     assert "ota_1 failed its health check (config not loaded)" in n.log.read_text()
+
+
+PROBE = 'import sys\n\n\ndef loaded():\n    return " ".join(sorted(m for m in sys.modules if m.startswith("micros.")))\n'
+
+
+def _with_probe(n):
+    """A user Load Module on the node's filesystem that lists the loaded micros modules."""
+    from microsctl.flashing import fsimage
+
+    fs = simota.board().filesystem
+    data = n.flash.read_bytes()
+    region = fsimage.update(fs, data[fs.offset : fs.end], {"LM_probe.py": PROBE.encode()})
+    n.flash.write_bytes(data[: fs.offset] + region + data[fs.end :])
+
+
+def test_fwota_is_cold_loaded_for_an_update_and_dropped_after(mk, cores):
+    """Nothing of the firmware OTA is imported at boot (micros.core only opens .fwota), and
+    micros.ota and micros.fwota are dropped once an `ota fw` line is answered and after settle."""
+    n = mk(start=False)
+    _with_probe(n)
+    n.start()
+    with Shell(n.port) as sh:
+        boot = sh.cmd("probe loaded")
+        assert "micros.fwota" not in boot and "micros.ota" not in boot and "micros.core" in boot
+        assert sh.cmd("ota fw info").startswith("fw linux ota_0")
+        assert "micros.fwota" not in sh.cmd("probe loaded")
+        assert sh.cmd(f"ota fw begin 1024 {'00' * 32}") == "fw ready 512 ota_1"
+        busy = sh.cmd("probe loaded")
+        assert "micros.fwota" in busy and "micros.ota" in busy  # kept while the update runs
+        assert sh.cmd("ota fw abort") == "fw aborted"
+        after = sh.cmd("probe loaded")
+        assert "micros.fwota" not in after and "micros.ota" not in after
+    assert fwota.push(cores["new"].read_bytes(), n.port)["result"] == "updated"
+    with Shell(n.port) as sh:  # the trial boot settled, and dropped what it loaded
+        settled = sh.cmd("probe loaded")
+        assert "micros.fwota" not in settled and "micros.ota" not in settled
