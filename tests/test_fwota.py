@@ -426,3 +426,23 @@ def test_fwota_is_cold_loaded_for_an_update_and_dropped_after(mk, cores):
     with Shell(n.port) as sh:  # the trial boot settled, and dropped what it loaded
         settled = sh.cmd("probe loaded")
         assert "micros.fwota" not in settled and "micros.ota" not in settled
+
+
+def test_esp8266_build_without_fwota_says_so(make_node, monkeypatch, tmp_path, cores):
+    """The ESP8266 build does not freeze micros.fwota (frozen/micros/manifest.py): micros.ota
+    answers an `ota fw` line that there is no firmware OTA, and the tool says what to use."""
+    from microsctl.firmware.compile import compile_package
+    from microsctl.flashing import profiles
+
+    code = tmp_path / "core"
+    compile_package(code)
+    (code / "micros" / "fwota.mpy").unlink()
+    monkeypatch.setattr(profiles, "SECRETS_FILE", tmp_path / "no-secrets.json")
+    monkeypatch.setenv("MICROS_AUTHKEY", KEY)
+    n = make_node(board="esp8266", sets=[f"authkey={KEY}"], code=code)
+    with Shell(n.port) as sh:
+        assert sh.cmd("ota fw info") == ("Error: MicroPython has no firmware OTA on linux: update over USB "
+                                         "(invoke update)")  # sys.platform is the host's on the sim
+    with pytest.raises(MicrosError) as err:
+        fwota.push(cores["new"].read_bytes(), n.port)
+    assert "\n" not in str(err.value) and "invoke update" in str(err.value) and "invoke flash" in str(err.value)
