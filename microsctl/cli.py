@@ -125,6 +125,9 @@ def print_table(head, rows):
         "else the unix port installed with this package)",
         "frozen": "run the core frozen into that binary (invoke build --board unix makes one) "
         "instead of this tree's core",
+        "ota": "boot from a flash image with the ESP32 OTA layout (two app slots, otadata, vfs; docs/updates.md) "
+        "for firmware updates with invoke ota --firmware: --flash PATH, default build/sim/<node>-ota.img, "
+        "made with this tree's core in ota_0 if it does not exist (or with --fresh)",
         "mqtt": "connect the node to an MQTT broker: --mqtt mqtt://[user:password@]host:port; "
         "--mqtt alone starts a Mosquitto on 127.0.0.1 for the trial (docs/mqtt.md)",
     },
@@ -134,7 +137,7 @@ def print_table(head, rows):
 @user_errors
 @numbers(port=TCP_PORT, heap=heap_size)
 def sim(c, profile="default", port=None, heap="128k", set=None, node=None, fresh=False, flash=None, romfs=False,
-        board=None, host="127.0.0.1", micropython=None, frozen=False, mqtt=None):
+        board=None, host="127.0.0.1", micropython=None, frozen=False, mqtt=None, ota=False):
     """Boot a virtual micrOS node in the foreground (Ctrl-C stops it)."""
     from microsctl.flashing import profiles
     from microsctl.node.sim import SimNode, check_port_free, frozen_core
@@ -156,6 +159,10 @@ def sim(c, profile="default", port=None, heap="128k", set=None, node=None, fresh
 
         broker, extra = mqttsim.settings(mqtt)
         set = list(set or []) + extra
+    if ota:  # the ESP32 OTA layout (microsctl/node/simota.py)
+        from microsctl.node import simota
+
+        flash, fresh = simota.prepare(flash, node or profile, profile, set, fresh), False
     image = None
     if romfs:  # rebuilt each time (under a second), so it always holds the current core
         from microsctl.firmware import boards
@@ -403,19 +410,41 @@ def update(c, board=None, port="", firmware=None, prebuilt=None, index=None, bau
         "board": "the node's board, for .mpy compiled with its native arch (default: bytecode only, any board)",
         "timeout": "seconds to wait for the node to come back after its restart (default 60)",
         "set": "KEY=VALUE setting written with the files, all or nothing; repeatable",
+        "firmware": "update the node's firmware instead (ESP32 family, OTA layout): this image, or with no PATH "
+        "the one invoke build made; streamed into the idle app slot, sha256-checked before the switch, kept only "
+        "if it boots healthy (else the node rolls back)",
+        "prebuilt": "with --firmware: the micrOS release image for the board; optionally this VERSION",
+        "index": "release index URL or path for --prebuilt (default: $MICROS_INDEX, else the latest GitHub release)",
+        "variant": "with --firmware: the board variant the image was built for (e.g. OTA)",
     },
     iterable=["files", "set"],
+    optional=["firmware", "prebuilt"],
 )
 @user_errors
 @numbers(port=TCP_PORT, timeout=whole(1, 3600, "seconds, such as 60"))
 def ota(c, port=None, host="127.0.0.1", files=None, profile=None, board=None, timeout="60", set=None, dev=None,
-        all=False):
+        all=False, firmware=None, prebuilt=None, index=None, variant=None):
     """Update files and settings on running nodes over their shell, all or nothing: sha256-checked, moved into
-    place only when everything arrived, then the node restarts and is checked to run what was sent."""
+    place only when everything arrived, then the node restarts and is checked to run what was sent.
+    With --firmware: the node's firmware (ESP32 family), with rollback."""
     from microsctl.node import ota as o
 
     if dev and all:
         raise MicrosError("--dev and --all exclude each other: pick one")
+    if firmware is not None or prebuilt is not None:
+        if files or set or profile or all:
+            raise MicrosError("--firmware updates one node's firmware alone: send files or settings, or use --all, "
+                              "in another run")
+        from microsctl.node import fwota
+
+        if dev:
+            from microsctl.fleet import cache as devcache
+
+            host, port, _ = devcache.resolve(dev, port)
+        res = fwota.firmware_ota(int(port or 9008), host, firmware, board, prebuilt, index, int(timeout), variant)
+        print(f"[ota] done: {res['bytes']} bytes into {res['slot']} in {res['seconds']:.2f} s; the node runs "
+              f"{res['after']['running']}, micrOS {res['after']['version']}")
+        return
     if all:
         from microsctl.fleet import cache as devcache
 

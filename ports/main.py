@@ -4,6 +4,13 @@ try:
     from micros.core import start
 except (ImportError, MemoryError) as e:  # MemoryError: the core does not fit in the heap
     print("micrOS core missing:", repr(e))
+    import os
+
+    if ".fwota" in os.listdir():  # the trial boot of a firmware update (micros.fwota) has no core:
+        os.remove(".fwota")  # not marked valid, so a reset boots the old firmware (ESP-IDF rollback)
+        import machine
+
+        machine.reset()
     # Rescue over WebREPL with the config's appwd: with no password (and no
     # webrepl_cfg.py) webrepl.start() raises TypeError, over 9 characters
     # ValueError (extmod/modwebrepl.c). No SystemExit: on ESP32 it soft-resets

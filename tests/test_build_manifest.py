@@ -26,7 +26,7 @@ def intended(board=None):
     the original's not on the ESP8266), and the board's own micros_board.py."""
     out = [f"micros/{p.name}" for p in core_sources()] + ["micros_board.py"]
     if board is not None and board.chip == "esp8266":
-        out = [t for t in out if t not in ORIGINAL_LMS]
+        out = [t for t in out if t not in ORIGINAL_LMS and t != "micros/fwota.py"]
     return sorted(out)
 
 

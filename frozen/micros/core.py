@@ -61,6 +61,16 @@ async def _main():
 
         drop("guard")
         await guard.fallback(shell, e)
+    try:
+        open(".fwota").close()  # the first boot after a firmware update (micros.fwota)
+    except OSError:
+        pass
+    else:
+        from micros import fwota
+
+        # healthy: the boot ran through (a boot-loop safe mode is not the new firmware's fault)
+        fwota.settle(WHY[:11] != "boot failed")
+        drop("fwota")
     if not SAFE and conf.get("mqtt"):
         from micros import mqtt  # nothing is imported when MQTT is off
 

@@ -41,3 +41,6 @@ if options.lms:
         base_path="..",
         opt=3,
     )
+    # firmware OTA through esp32.Partition: the ESP32 family and the sim (their manifests ask
+    # for lms); MicroPython has no firmware OTA on the ESP8266, where micros.ota says so
+    package("micros", files=["fwota.py"], base_path="..", opt=1)

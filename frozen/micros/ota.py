@@ -12,6 +12,7 @@
 # reset while moving is finished at boot; without .commit, boot discards .ota/.
 # A cut connection aborts: the node keeps running its previous files.
 import os
+import sys
 from binascii import a2b_base64, hexlify, unhexlify
 from hashlib import sha256
 from micropython import const
@@ -96,21 +97,43 @@ def entry(cl, line, auth, reboot):
         out = ""
     elif cl[auth] is not True:
         out = "Error: ota needs an authenticated shell: set authkey (docs/security.md)"
+    elif line[4:7] == b"fw ":
+        out = _fw(cl, line)
     else:
         try:
             out = run(cl, line)
         except OtaError as e:
             out = "Error: %s" % e
-    if _st[_OWNER] is None:
+    fw = sys.modules.get("micros.fwota")
+    if fw and line is None:
+        fw.cut(cl)
+    if fw and not fw.busy():
+        from micros import call
+
+        call.unload("micros.fwota")
+        fw = None
+    if _st[_OWNER] is None and fw is None:
         from micros import call
 
         call.unload("micros.ota")
-    if out.startswith("ota committed"):
+    if out.startswith(("ota committed", "fw switched")):
         import asyncio
 
         asyncio.create_task(reboot())
         out += "; restarting"
     return out
+
+
+def _fw(cl, line):
+    # firmware updates: micros.fwota, frozen where MicroPython has esp32.Partition
+    try:
+        from micros import fwota
+    except ImportError:
+        return "Error: MicroPython has no firmware OTA on %s: update over USB (invoke update)" % sys.platform
+    try:
+        return fwota.run(cl, line)
+    except fwota.FwError as e:
+        return "Error: %s" % e
 
 
 def _abort():

@@ -173,10 +173,22 @@ class SimNode:
         from microsctl.firmware import boards
         from microsctl.flashing import flash
 
-        cfg, note = flash.read_sim_config(boards.get("sim"), self.flash)
+        cfg, note = flash.read_sim_config(self._flash_board(), self.flash)
         if cfg is None:
             raise MicrosError(f"virtual node {self.name}: {note}")
         return cfg
+
+    def _flash_board(self):
+        """The sim board as its flash image lays it out: the ESP32 OTA layout (simota.py) or the plain one."""
+        from microsctl.firmware import boards
+        from microsctl.node import simota
+
+        return simota.board() if self._is_ota() else boards.get("sim")
+
+    def _is_ota(self):
+        from microsctl.node import simota
+
+        return simota.is_ota(self.flash)
 
     def _prepare_flash(self, profile, sets, port, fresh):
         """A missing image (or --fresh) is flashed from the profile; a kept one boots as it is,
@@ -191,7 +203,7 @@ class SimNode:
             flash.flash(board, self.flash, profile, sets=sets)
         elif sets:
             cfg = schema.merge(self._flash_config(), schema.parse_sets(sets))
-            flash.update_sim_config(board, self.flash, cfg)
+            flash.update_sim_config(self._flash_board(), self.flash, cfg)
         return self._flash_config()
 
     @property
@@ -212,15 +224,26 @@ class SimNode:
     def argv(self):
         return [
             self.micropython or micropython(),
-            "-X", f"heapsize={self.heap}",
+            "-X", f"heapsize={self._heap()}",
             str(PORTS / "unix" / ("flashboot.py" if self.flash else "simboot.py")),
             *self._fs_args(),
             *self._code_args(),
         ]
 
+    def _heap(self):
+        """-X heapsize: --heap, and with the OTA layout room for the app slot's ROMFS core on top
+        (the unix port has no mmap, so flashboot.py reads it into the heap; a board maps it)."""
+        if not (self.flash and self._is_ota()):
+            return self.heap
+        from microsctl.node import simota
+
+        return f"{simota.heap_kib(self.heap)}k"
+
     def _code_args(self):
         if self.frozen:
             return ["--frozen"]
+        if self.flash and not self.romfs and self._is_ota():
+            return []  # the OTA layout: flashboot.py --ota boots the slot the bootloader picks
         if self.flash and not self.romfs:
             romfs_at = self._flash_romfs()
             if romfs_at is not None:  # the core from the ROMFS in the image's firmware region
@@ -245,6 +268,8 @@ class SimNode:
     def _fs_args(self):
         if not self.flash:
             return [str(self.fs)]
+        if self._is_ota():  # the vfs partition after the table's last (ports/unix/idfboot.py)
+            return [str(self.flash), "--ota"]
         from microsctl.firmware import boards
         from microsctl.flashing import geometry
 

@@ -2,6 +2,8 @@
 #   micropython flashboot.py IMG OFFSET SIZE CODEDIR
 #   micropython flashboot.py IMG OFFSET SIZE --romfs ROMFS_IMG
 #   micropython flashboot.py IMG OFFSET SIZE --romfs-at FW_OFFSET
+#   micropython flashboot.py IMG --ota  (an OTA partition table: idfboot.py picks the app slot,
+#                                        the filesystem is its "vfs" partition)
 # mounts the image's littlefs partition (OFFSET, SIZE in bytes) with
 # vfs.VfsLfs2 at /flash, then boots exactly as simboot.py does with /flash as
 # the node's filesystem. Block writes go to the image file, so what the node
@@ -37,6 +39,17 @@ def _romfs_at(img, off):
 
 
 _a = list(sys.argv)
+if _a[2] == "--ota":  # the bootloader's choice (idfboot.py), the vfs partition after the table's last
+    import esp32part  # stays: esp32.Partition runs on it
+    import idfboot
+
+    _p = idfboot.select(_a[1])[2]
+    del sys.modules["idfboot"], idfboot
+    _v = esp32part.find_first(1, None, "vfs")
+    if _v is None:
+        raise SystemExit("no room for a filesystem after the partition table's last partition")
+    _a[2:] = [str(_v[2]), str(_v[3]), "--romfs-at", str(_p)]
+    del _v, _p, esp32part
 mount(_a[1], int(_a[2]), int(_a[3]), "/flash")
 _code = _romfs_at(_a[1], int(_a[5])) if _a[4] == "--romfs-at" else _a[4:]
 sys.argv[:] = [_a[0].replace("flashboot.py", "simboot.py"), "/flash"] + _code
