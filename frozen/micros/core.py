@@ -14,7 +14,9 @@ _mark = BOOT_MS  # the ticks_ms up to which UP_S counts
 # RTC's RAM, esp32/machine_rtc.c in RTC_NOINIT memory. It survives
 # machine.reset(), a watchdog or a crash, is blank after a power cut, and
 # writing it wears no flash. micrOS owns that memory: a Load Module must not
-# use RTC().memory() itself.
+# use RTC().memory() itself. A crash or the watchdog resets with the count
+# standing; reboot() clears it first (both ports write the memory at once:
+# system_rtc_mem_write, a memcpy into RTC_NOINIT, before system_restart/esp_restart).
 _LOOPS = const(3)  # boots in a row that ended within _UPTIME_S: the next is safe mode
 _UPTIME_S = const(30)
 SAFE = False  # safe mode: no boot hook, scheduler or user Load Modules (micros.guard)
@@ -39,6 +41,11 @@ def uptime():
 
 
 def reboot():
+    # a restart asked for once the boot ran through (a client's reboot, an OTA commit or
+    # firmware switch) is no boot loop: the next boot counts from 0. One asked for while
+    # micros.boot runs (the boot hook) counts as the boot's own failure.
+    if "micros.boot" not in sys.modules:
+        _count(0)
     machine.reset()
 
 
