@@ -108,3 +108,31 @@ def test_deliberate_restarts_do_not_hide_the_crashes_after_them(mk, tmp_path):
     with Shell(n.port) as s:
         i = info(s)
         assert i["safemode"] is False and "why" not in i
+
+
+@pytest.fixture(scope="module")
+def firmwares(tmp_path_factory):
+    """The core as `invoke build --board sim` builds it, as versions 0.1.0 .. 0.4.0 (ROMFS images)."""
+    from tests.test_fwota import _romfs
+
+    out = tmp_path_factory.mktemp("fw")
+    return [_romfs(out, f"0.{i}.0") for i in range(1, 5)]
+
+
+def test_three_firmware_switches_in_a_row_leave_the_node_in_normal_mode(mk, tmp_path, firmwares):
+    """Firmware OTA on the sim's ESP32 OTA layout (tests/test_fwota.py, microsctl/node/simota.py):
+    each `ota fw end` switches the slot and the node restarts into it within seconds. Before,
+    the 4th boot was safe mode (and the health check of its trial boot let it pass)."""
+    from microsctl.node import fwota, simota
+
+    img = tmp_path / "flash.img"
+    simota.write_image(img, firmwares[0])
+    n = mk(flash=img)
+    for i in (1, 2, 3):
+        res = fwota.push(firmwares[i].read_bytes(), n.port)
+        assert res["result"] == "updated" and res["after"]["version"] == f"0.{i + 1}.0"
+    assert n.boots == 4
+    with Shell(n.port) as s:
+        i = info(s)
+        assert i["safemode"] is False and "why" not in i
+    assert "safe mode" not in n.log.read_text()
