@@ -21,6 +21,26 @@ def user_errors(fn):
     return wrapper
 
 
+def profile_key(fn):
+    """For a task that talks to nodes: its --profile also gives the shell key, from
+    config_profiles/<profile>.secrets.json (as invoke sim and flash put it on the node), for
+    every connection the task opens (microsctl.flashing.profiles.key_profile). Never printed."""
+    sig = inspect.signature(fn)
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kw):
+        from microsctl.flashing import profiles
+
+        with profiles.key_profile(sig.bind(*args, **kw).arguments.get("profile")):
+            return fn(*args, **kw)
+
+    return wrapper
+
+
+KEY_PROFILE_HELP = ("the profile the node was flashed or simulated with: its config_profiles/<profile>.secrets.json "
+                    "also gives the shell key (never printed)")
+
+
 def numbers(**convert):
     """Options that take numbers, checked by the task: with an int default invoke would convert
     the text while parsing, and a typo ("--baud abc") would end in a ValueError traceback.
@@ -213,14 +233,14 @@ def sim(c, profile="default", port=None, heap="128k", set=None, node=None, fresh
         "without it, an interactive shell "
         "(history kept across sessions, lines setting a password left out; Ctrl-C leaves with status 130, "
         "a node that goes away ends it with status 1)",
-        "profile": "the profile the node was flashed or simulated with: its config_profiles/<profile>.secrets.json "
-        "also gives the shell key (never printed)",
+        "profile": KEY_PROFILE_HELP,
     },
     # invoke has no optional positional arguments (pyinvoke/invoke#159), so the
     # one-shot command is the flag -c/--command; without it the shell is interactive.
     positional=[],
 )
 @user_errors
+@profile_key
 @numbers(port=TCP_PORT)
 def shell(c, port=None, host="127.0.0.1", command=None, dev=None, profile=None):
     """Talk to a node's shell: interactively, or one command and exit (status 1 on an error reply).
@@ -228,21 +248,16 @@ def shell(c, port=None, host="127.0.0.1", command=None, dev=None, profile=None):
     --profile, config_profiles/<profile>.secrets.json."""
     from microsctl.node import client
 
-    if profile:
-        from microsctl.flashing import profiles
-
-        profiles.load(profile)  # an unknown name: the valid ones
-
     if dev:
         from microsctl.fleet import cache
 
         host, port, _ = cache.resolve(dev, port)
     port = port or 9008
     if not command:
-        rc = client.interactive(int(port), host, profile=profile)
+        rc = client.interactive(int(port), host)
     else:
         lines = [part for ln in command.splitlines() for part in ln.split("<a>") if part.strip()]
-        rc = client.one_shot(int(port), lines, host, profile=profile)
+        rc = client.one_shot(int(port), lines, host)
     if rc:
         raise Exit(code=rc)
 
@@ -406,7 +421,8 @@ def update(c, board=None, port="", firmware=None, prebuilt=None, index=None, bau
         "all": "every node in the device cache, one after the other, the first as a canary; stops at the first "
         "failure and prints each node's version before and after",
         "files": "a file to send: LM_*.py is compiled to .mpy first, other files go as they are; repeatable",
-        "profile": "also send this profile's Load Modules that are not frozen in the core",
+        "profile": "also send this profile's Load Modules that are not frozen in the core; its "
+        "config_profiles/<profile>.secrets.json also gives the shell key (never printed; with --firmware only that)",
         "board": "the node's board, for .mpy compiled with its native arch (default: bytecode only, any board)",
         "timeout": "seconds to wait for the node to come back after its restart (default 60)",
         "set": "KEY=VALUE setting written with the files, all or nothing; repeatable",
@@ -421,6 +437,7 @@ def update(c, board=None, port="", firmware=None, prebuilt=None, index=None, bau
     optional=["firmware", "prebuilt"],
 )
 @user_errors
+@profile_key
 @numbers(port=TCP_PORT, timeout=whole(1, 3600, "seconds, such as 60"))
 def ota(c, port=None, host="127.0.0.1", files=None, profile=None, board=None, timeout="60", set=None, dev=None,
         all=False, firmware=None, prebuilt=None, index=None, variant=None):
@@ -432,7 +449,7 @@ def ota(c, port=None, host="127.0.0.1", files=None, profile=None, board=None, ti
     if dev and all:
         raise MicrosError("--dev and --all exclude each other: pick one")
     if firmware is not None or prebuilt is not None:
-        if files or set or profile or all:
+        if files or set or all:
             raise MicrosError("--firmware updates one node's firmware alone: send files or settings, or use --all, "
                               "in another run")
         from microsctl.node import fwota
@@ -553,10 +570,13 @@ def fleet_sim(c, count=None, port="9008", first="127.0.0.2", profile="default", 
             "timeout": "seconds to wait for each address (default 0.5)",
             "mdns": "seconds to listen for mDNS announcements (default 1.5; 0 skips mDNS)",
             "import_original": "first import the original micrOS device cache (device_conn_cache.json) from this path",
-            "json": "print the nodes found as JSON"})
+            "json": "print the nodes found as JSON",
+            "profile": KEY_PROFILE_HELP})
 @user_errors
+@profile_key
 @numbers(port=TCP_PORT)
-def scan(c, subnet=None, hosts=None, port="9008", timeout="0.5", mdns="1.5", import_original=None, json=False):
+def scan(c, subnet=None, hosts=None, port="9008", timeout="0.5", mdns="1.5", import_original=None, json=False,
+         profile=None):
     """Find micrOS nodes (parallel probes, hello, mDNS) and keep them in the device cache."""
     import json as js
 
@@ -597,9 +617,11 @@ def seconds(value, flag):
             "timeout": "seconds to wait for each node (default 2)",
             "mqtt": "list the nodes on this MQTT broker instead, mqtt://[user:password@]host:port, from their "
             "retained status and telemetry (docs/mqtt.md)",
-            "prefix": "with --mqtt: the nodes' topic prefix, their mqttpfx (default: micros)"})
+            "prefix": "with --mqtt: the nodes' topic prefix, their mqttpfx (default: micros)",
+            "profile": KEY_PROFILE_HELP})
 @user_errors
-def status(c, dev=None, all=False, json=False, timeout="2", mqtt=None, prefix="micros"):
+@profile_key
+def status(c, dev=None, all=False, json=False, timeout="2", mqtt=None, prefix="micros", profile=None):
     """The nodes at a glance, asked in parallel: UID, FUID, IP, STATUS, MEMFREE, VERSION, UPTIME, RSSI."""
     if mqtt:
         return mqtt_status(c, mqtt, prefix)
@@ -614,9 +636,11 @@ def status(c, dev=None, all=False, json=False, timeout="2", mqtt=None, prefix="m
 
 @task(help={"dev": "one node: name (devfid), hardware id or address",
             "all": "every online node in the device cache",
-            "no_secrets": "leave the secrets out (by default the host's known secrets go in; the file is 0600)"})
+            "no_secrets": "leave the secrets out (by default the host's known secrets go in; the file is 0600)",
+            "profile": KEY_PROFILE_HELP})
 @user_errors
-def backup(c, dev=None, all=False, no_secrets=False):
+@profile_key
+def backup(c, dev=None, all=False, no_secrets=False, profile=None):
     """Archive a node's settings with a timestamp in the user's data folder (files readable by you alone)."""
     from microsctl.fleet import backup as b
     from microsctl.fleet import cache as devcache
@@ -641,9 +665,11 @@ def backup(c, dev=None, all=False, no_secrets=False):
 
 
 @task(help={"dev": "the node: name (devfid), hardware id or address (required)",
-            "from_": "backup file to restore (default: the node's newest backup)"})
+            "from_": "backup file to restore (default: the node's newest backup)",
+            "profile": KEY_PROFILE_HELP})
 @user_errors
-def restore(c, dev=None, from_=None):
+@profile_key
+def restore(c, dev=None, from_=None, profile=None):
     """Write a node's backed-up settings back through the shell (conf mode); only what differs is written."""
     from microsctl.fleet import backup as b
 

@@ -14,6 +14,8 @@ here prints or logs a secret value. authkey, the shell's key, is required like
 the others unless the profile turns `auth` off; the host tools read it from the
 same layer to answer the node's challenge (authkey()).
 """
+import contextlib
+import contextvars
 import getpass
 import json
 import os
@@ -142,6 +144,33 @@ def find_secrets(profile=None, files=None, env=None):
 def authkey(profile=None, files=None, env=None):
     """The shell key from the secrets layer (MICROS_AUTHKEY, else the secrets files), or None."""
     return find_secrets(profile, files, env).get("authkey")
+
+
+# The profile a task's --profile named: its config_profiles/<profile>.secrets.json also
+# answers a node's challenge, for every connection the task opens (threads and asyncio
+# tasks inherit it). Set only through key_profile().
+_KEY_PROFILE = contextvars.ContextVar("micros_key_profile", default=None)
+
+
+@contextlib.contextmanager
+def key_profile(profile):
+    """Within: the shell key is looked up with this profile's secrets file too (None: as before).
+    An unknown profile is an error naming the valid ones."""
+    if profile:
+        load(profile)
+    token = _KEY_PROFILE.set(profile or None)
+    try:
+        yield
+    finally:
+        _KEY_PROFILE.reset(token)
+
+
+def shell_key(profile=None):
+    """(the key that answers a node's challenge or None, where it was looked for): MICROS_AUTHKEY,
+    secrets.json and, with a profile (given, else the task's --profile), its secrets file."""
+    profile = profile or _KEY_PROFILE.get()
+    where = f"secrets.json or config_profiles/{profile}.secrets.json" if profile else "secrets.json"
+    return authkey(profile), where
 
 
 def ask_secret(key, stdin=None):

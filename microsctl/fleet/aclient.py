@@ -70,13 +70,14 @@ class AsyncShell:
 
     async def _answer(self, nonce, key):
         """Our challenge-response (docs/security.md); key None: the secrets layer's."""
+        where = "secrets.json"
         if key is None:
             from microsctl.flashing import profiles
 
-            key = profiles.authkey()
+            key, where = profiles.shell_key()  # with the task's --profile, its secrets file too
         if not key:
             raise AuthFailed(f"the node at {self.host}:{self.port} asks for its shell key and none is known "
-                             "(set MICROS_AUTHKEY or authkey in secrets.json)", self.prompt)
+                             f"(set MICROS_AUTHKEY or authkey in {where})", self.prompt)
         reply = await self.cmd("auth " + answer(key, nonce))
         if reply != "Authenticated":
             raise AuthFailed(f"the node at {self.host}:{self.port} refused the shell key", self.prompt)

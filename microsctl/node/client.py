@@ -55,8 +55,9 @@ class Shell:
         if key is None:
             from microsctl.flashing import profiles
 
-            key = profiles.authkey(self.profile)
-        where = f"secrets.json or config_profiles/{self.profile}.secrets.json" if self.profile else "secrets.json"
+            key, where = profiles.shell_key(self.profile)
+        else:
+            where = "secrets.json"
         if not key:
             raise AuthError(f"the node at {host}:{port} asks for its shell key: set MICROS_AUTHKEY "
                             f"or add authkey to {where} (the key it was flashed with)")
