@@ -110,3 +110,34 @@ def test_the_lookup_is_scoped_to_the_task(node):
     with profiles.key_profile("authlab"):
         assert profiles.shell_key() == (KEY, "secrets.json or config_profiles/authlab.secrets.json")
     assert profiles.shell_key() == (None, "secrets.json")
+
+
+def test_the_flag_as_invoke_parses_it(node, capsys):
+    """`invoke status --dev node01 --profile authlab --json` through invoke's own parser (in this
+    process, so the lab profile is the one found)."""
+    from invoke import Program
+
+    Program(namespace=cli.ns).run(["invoke", "status", "--dev", "node01", "--profile", "authlab", "--json"],
+                                  exit=False)
+    rows = json.loads(_secret_free(capsys).out)
+    assert rows[0]["status"] == "online"
+
+
+def test_firmware_ota_answers_with_the_profiles_key(lab, make_node, tmp_path, capsys):
+    """`invoke ota --firmware IMAGE --profile NAME` on the sim's ESP32 OTA layout (tests/test_fwota.py):
+    the profile gives only the key there (before, --profile was refused with --firmware)."""
+    from microsctl.node import simota
+    from tests.test_fwota import _romfs
+
+    old, new = _romfs(tmp_path, "0.1.0"), _romfs(tmp_path, "0.2.0")
+    img = tmp_path / "flash.img"
+    simota.write_image(img, old)
+    # a kept image keeps its own settings (microsctl/node/sim.py _prepare_flash): the key the
+    # profile's secrets file holds goes on as the node's own, as flashing with the profile does
+    n = make_node(sets=[f"authkey={KEY}"], flash=img)
+    with pytest.raises(Exit) as e:
+        cli.ota(Context(), port=n.port, firmware=str(new))
+    assert "asks for its shell key" in e.value.message
+    cli.ota(Context(), port=n.port, firmware=str(new), profile="authlab")
+    out = _secret_free(capsys, e.value.message)
+    assert "the node runs ota_1, micrOS 0.2.0" in out.out
