@@ -63,6 +63,16 @@ def test_ota_answers_with_the_profiles_key(node, tmp_path, capsys):
         assert sh.cmd("mine hello") == "from ota"
 
 
+def test_ota_all_answers_with_the_profiles_key(node, tmp_path, capsys):
+    lm = tmp_path / "LM_mine.py"
+    lm.write_text("def hello():\n    return 'from ota --all'\n")
+    cli.ota(Context(), all=True, files=[str(lm)], profile="authlab")
+    out = _secret_free(capsys)
+    assert "canary, updated" in out.out
+    with Shell(node.port, key=KEY) as sh:
+        assert sh.cmd("mine hello") == "from ota --all"
+
+
 def test_status_answers_with_the_profiles_key(node, capsys):
     cli.status(Context(), dev="node01", json=True)
     rows = json.loads(capsys.readouterr().out)
@@ -107,8 +117,12 @@ def test_an_unknown_profile_is_refused_before_any_connection(lab):
 
 def test_the_lookup_is_scoped_to_the_task(node):
     """Nothing is left behind for the next task in the same process (tests call tasks in-process)."""
+    from concurrent.futures import ThreadPoolExecutor
+
     with profiles.key_profile("authlab"):
         assert profiles.shell_key() == (KEY, "secrets.json or config_profiles/authlab.secrets.json")
+        with ThreadPoolExecutor(2) as pool:  # worker threads (the fleet's update waves) see it too
+            assert pool.submit(profiles.shell_key).result()[0] == KEY
     assert profiles.shell_key() == (None, "secrets.json")
 
 

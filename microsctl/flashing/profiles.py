@@ -15,7 +15,6 @@ the others unless the profile turns `auth` off; the host tools read it from the
 same layer to answer the node's challenge (authkey()).
 """
 import contextlib
-import contextvars
 import getpass
 import json
 import os
@@ -147,28 +146,30 @@ def authkey(profile=None, files=None, env=None):
 
 
 # The profile a task's --profile named: its config_profiles/<profile>.secrets.json also
-# answers a node's challenge, for every connection the task opens (threads and asyncio
-# tasks inherit it). Set only through key_profile().
-_KEY_PROFILE = contextvars.ContextVar("micros_key_profile", default=None)
+# answers a node's challenge, for every connection the task opens, from any thread (the
+# fleet's worker threads too: a plain module value, not a contextvar, which a
+# ThreadPoolExecutor would not carry). Set only through key_profile().
+_key_profile = None
 
 
 @contextlib.contextmanager
 def key_profile(profile):
     """Within: the shell key is looked up with this profile's secrets file too (None: as before).
     An unknown profile is an error naming the valid ones."""
+    global _key_profile
     if profile:
         load(profile)
-    token = _KEY_PROFILE.set(profile or None)
+    before, _key_profile = _key_profile, profile or None
     try:
         yield
     finally:
-        _KEY_PROFILE.reset(token)
+        _key_profile = before
 
 
 def shell_key(profile=None):
     """(the key that answers a node's challenge or None, where it was looked for): MICROS_AUTHKEY,
     secrets.json and, with a profile (given, else the task's --profile), its secrets file."""
-    profile = profile or _KEY_PROFILE.get()
+    profile = profile or _key_profile
     where = f"secrets.json or config_profiles/{profile}.secrets.json" if profile else "secrets.json"
     return authkey(profile), where
 
