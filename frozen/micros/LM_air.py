@@ -1,8 +1,11 @@
 # Load Module (original micrOS): air quality, a DHT22 (temperature, humidity)
 # on simple_1 and an MQ135 gas sensor on adc_0 (CO2-equivalent ppm, corrected
 # for temperature and humidity with the sensor's datasheet curve fit).
+import time
+
 _dht = []
 _adc = []
+_rd = [None, None, None]  # ticks_ms of the last DHT reading for state(), temp, hum
 
 _RLOAD = 10.0  # kOhm on the board
 _RZERO = 76.63  # sensor resistance in clean air (calibration)
@@ -51,6 +54,21 @@ def measure():
     return out
 
 
+def state():
+    """The DHT22 as a dict (for MQTT): temp (C), hum (%); None when it does not answer.
+    Read at most every 2 s (the DHT22's sampling period), else the last reading."""
+    now = time.ticks_ms()
+    if _rd[0] is None or time.ticks_diff(now, _rd[0]) >= 2000:
+        _rd[0] = now
+        try:
+            d = dht_measure()
+            _rd[1] = d["temp"]
+            _rd[2] = d["hum"]
+        except OSError:
+            _rd[1] = _rd[2] = None
+    return {"temp": _rd[1], "hum": _rd[2]}
+
+
 def help():
     """This module's functions, as they are called."""
-    return ("dht_measure\n" "getMQ135GasPPM temperature humidity\n" "measure")
+    return ("dht_measure\n" "getMQ135GasPPM temperature humidity\n" "measure\n" "state")

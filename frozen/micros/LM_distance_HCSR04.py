@@ -37,6 +37,14 @@ def distance_cm():
     return _pulse() / 2 / 29.1
 
 
+def state():
+    """The distance as a dict (for MQTT): mm, None when nothing is in range."""
+    try:
+        return {"mm": distance_mm()}
+    except OSError:
+        return {"mm": None}
+
+
 def deinit():
     """Release the trigger and echo pins."""
     _io.clear()
@@ -45,4 +53,4 @@ def deinit():
 
 def help():
     """This module's functions, as they are called."""
-    return ("distance_mm\n" "distance_cm\n" "deinit")
+    return ("distance_mm\n" "distance_cm\n" "deinit\n" "state")

@@ -1,4 +1,5 @@
 # Load Module (original micrOS): PIR motion sensor on simple_2, read by edge IRQ.
+import sys
 from micropython import const
 
 _LEVEL = const(0)
@@ -10,6 +11,9 @@ _pin = []
 def _irq(p):
     _st[_LEVEL] = p.value()
     _st[_EDGES] += 1
+    m = sys.modules.get("micros.mqtt")
+    if m:  # motion goes out at once, not at the telemetry period's end
+        m.changed()
 
 
 def _init():
@@ -30,6 +34,11 @@ def get_PIR_state():
     return {"state": _st[_LEVEL], "edges": _st[_EDGES]}
 
 
+def state():
+    """Motion as a dict (for MQTT): m 1/0, None while the sensor is not set up."""
+    return {"m": _st[_LEVEL] if _pin else None}
+
+
 def PIR_deinit():
     """Stop listening to the PIR pin."""
     if _pin:
@@ -40,4 +49,4 @@ def PIR_deinit():
 
 def help():
     """This module's functions, as they are called."""
-    return ("get_PIR_state\n" "PIR_deinit")
+    return ("get_PIR_state\n" "PIR_deinit\n" "state")

@@ -75,7 +75,12 @@ def neopixel_cache_load_n_init(ledcnt=24, cache=None):
     return "CACHE: %s" % _cache[0]
 
 
+def state():
+    """The strip as a dict (for MQTT): r, g, b (0..255), s."""
+    return {"r": _st[0], "g": _st[1], "b": _st[2], "s": _st[_ON]}
+
+
 def help():
     """This module's functions, as they are called."""
     return ("neopixel r=None g=None b=None\n" "segment s r=None g=None b=None\n" "toggle state=None\n"
-            "neopixel_cache_load_n_init ledcnt=24 cache=None")
+            "neopixel_cache_load_n_init ledcnt=24 cache=None\n" "state")

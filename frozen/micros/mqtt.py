@@ -34,6 +34,7 @@ _TX_T = const(2)  # ticks of the last packet sent
 _PID = const(3)  # last packet id
 _PING = const(4)  # ticks a PINGREQ went out unanswered, or None
 _CONNS = const(5)  # connections made since boot
+_DIRTY = const(6)  # telemetry due at the next tick: a command ran, an LM's state changed
 
 _rx = bytearray(_RX_MAX)
 _mv = memoryview(_rx)
@@ -41,10 +42,11 @@ _TX_MAX = const(512)
 _tx = bytearray(_TX_MAX)  # a PUBLISH that fits is sent in one write: no Nagle wait between parts
 _txv = memoryview(_tx)
 _hdr = bytearray(7)  # fixed header + topic length, or a whole short packet
-_st = [False, 0, 0, 0, None, 0]
+_st = [False, 0, 0, 0, None, 0, False]
 _pend = []  # [pid, topic, payload, retain] awaiting PUBACK
 _io = [None, None]  # reader, writer
 _base = [""]  # "<prefix>/<devfid>/"
+_ann = [None]  # lms() when discovery was last published on this connection
 
 
 class MQTTError(OSError):
@@ -329,6 +331,7 @@ async def _command(payload):
             out.append(res)
     res = "\n".join(out)
     out = None
+    _st[_DIRTY] = True  # HA reads a command's effect from the state
     if js:
         res = json.dumps({"id": cid, "reply": res})
     await publish("reply", res, qos=1)
@@ -387,18 +390,36 @@ def state():
     return d
 
 
+def changed():
+    """Telemetry at the next tick rather than at the period's end (an LM's IRQ may call it)."""
+    _st[_DIRTY] = True
+
+
+def lms():
+    """The loaded Load Modules' names, sorted, as one string: discovery follows it."""
+    import sys
+
+    return " ".join(sorted(m[m.find("LM_") + 3 :] for m in sys.modules if "LM_" in m))
+
+
 async def telemetry():
+    now = lms()
+    if now != _ann[0]:
+        await _discovery(now)
     await publish("state", json.dumps(state()), retain=True)
 
 
-async def _discovery():
+async def _discovery(now):
+    old = _ann[0]
+    _ann[0] = now
     if conf.get("mqttdisc") == "n/a":
         return
     from micros import mqttha
 
-    try:
-        for t, payload in mqttha.configs(topic("")):
+    try:  # one message at a time: nothing but the one being sent is kept
+        for t, payload in mqttha.configs(topic(""), now, old):
             await publish("/" + t, payload, retain=True)
+            payload = None
     finally:
         core.drop("mqttha")
     gc.collect()
@@ -413,11 +434,14 @@ async def _session():
     for p in _pend:  # unacknowledged QoS 1 from the last session, as duplicates
         await _pub(w, p[0], p[1], p[2], p[3], True)
     await publish("status", "online", retain=True, qos=1)
-    await _discovery()
+    _ann[0] = None  # all of discovery again on each connection
     await telemetry()
     ka = conf.get("mqttka") * 1000
     per = conf.get("mqttper") * 1000
     last = time.ticks_ms()
+    import sys
+
+    nmod = len(sys.modules)
     try:
         while True:
             await asyncio.sleep_ms(_TICK_MS)
@@ -427,8 +451,13 @@ async def _session():
             now = time.ticks_ms()
             if _st[_PING] is not None and time.ticks_diff(now, _st[_PING]) > ka // 2:
                 raise MQTTError("broker silent (no PINGRESP)")
-            if time.ticks_diff(now, last) >= per:
+            if nmod != len(sys.modules):  # an LM loaded or unloaded: its entities at once
+                nmod = len(sys.modules)
+                if lms() != _ann[0]:
+                    _st[_DIRTY] = True
+            if _st[_DIRTY] or time.ticks_diff(now, last) >= per:
                 last = now
+                _st[_DIRTY] = False
                 await telemetry()
             # a ping when we have been quiet, or the broker has: a half-open link shows as no PINGRESP
             if _st[_PING] is None and (time.ticks_diff(now, _st[_TX_T]) >= ka // 2
