@@ -142,7 +142,8 @@ def many(tmp_path_factory, broker):
     with Shell(n.port) as s:
         s.cmd("sim dht simple_1 21.5 40.2")
         s.cmd("sim distance pwm_5 1234")
-        assert json.loads(s.cmd("air dht_measure >json")) == {"temp": 21.5, "hum": 40.2}
+        got = s.cmd("air dht_measure >json")
+        assert json.loads(got) == {"temp": 21.5, "hum": 40.2}, got
         assert s.cmd("distance_HCSR04 distance_mm") == "1234"
     yield n
     n.stop()

@@ -53,4 +53,4 @@ def deinit():
 
 def help():
     """This module's functions, as they are called."""
-    return ("distance_mm\n" "distance_cm\n" "deinit\n" "state")
+    return ("distance_mm\n" "distance_cm\n" "state\n" "deinit")

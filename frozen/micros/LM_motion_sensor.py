@@ -49,4 +49,4 @@ def PIR_deinit():
 
 def help():
     """This module's functions, as they are called."""
-    return ("get_PIR_state\n" "PIR_deinit\n" "state")
+    return ("get_PIR_state\n" "state\n" "PIR_deinit")

@@ -1,11 +1,13 @@
 # Home Assistant MQTT discovery: the retained config messages that make a node appear in
-# Home Assistant with no YAML. Loaded by micros.mqtt to announce and dropped after; each
-# message is built and sent one at a time (a generator), no list of them is kept.
-# Keys are HA's abbreviations (homeassistant/components/mqtt/abbreviations.py) and topics
-# are relative to "~" (the node's "<prefix>/<devfid>/"), to keep the messages short.
-# Entities follow the loaded Load Modules (_ENT): an LM's entities are announced when it
-# is loaded and removed (an empty retained config) when it is unloaded or not loaded at
-# connect. Commands are shell lines on ~cmd; states are read from the telemetry on ~state.
+# Home Assistant with no YAML. Loaded by micros.mqtt to announce and dropped after.
+# Heap: no config is ever built as one string. Each is a bytes template (a constant: in
+# flash when frozen, one object per template when loaded from a file) whose bytes \x01..\x0b
+# stand for values; micros.mqtt.publish_parts counts the pieces, then sends them through its
+# 512-byte buffer. Keys are HA's abbreviations (homeassistant/components/mqtt/abbreviations.py);
+# topics are relative to "~", the node's "<prefix>/<devfid>/". Entities follow the loaded
+# Load Modules (_ENT): announced when the LM is loaded, removed (an empty retained config)
+# when it is unloaded or not loaded at connect. Commands are shell lines on ~cmd, states
+# are read from the telemetry on ~state.
 import json
 import sys
 from micros import conf
@@ -14,15 +16,40 @@ from micros import conf
 _ENT = ("gpio light rgb", "light light light", "neopixel light neopixel", "dimmer light dimmer",
         "switch switch switch", "air sensor temperature", "air sensor humidity",
         "distance_HCSR04 sensor distance", "motion_sensor binary_sensor motion")
-# an RGB light as HA's template schema sees it: HA sends red/green/blue at full value and
-# the brightness apart (there is a brightness template), either may be missing: then the
-# light's current colour/brightness (this.attributes) is kept; a bare "on" is the LM's own.
-_RGB_ON = ("{%%if red is defined or brightness is defined%%}"
-           "{%%set c=[red,green,blue] if red is defined else this.attributes.rgb_color or [255,255,255]%%}"
-           "{%%set b=brightness if brightness is defined else this.attributes.brightness or 255%%}"
-           "%s{%%for x in c%%} {{(x*b*%d/65025)|round|int}}{%%endfor%%}{%%else%%}%s{%%endif%%}")
-# the state: v is the LM's telemetry, c its colour as a list
-_RGB_V = "{%%set v=value_json.%s%%}{%%set c=%s%%}"
+_LMS = " gpio light neopixel dimmer switch air distance_HCSR04 motion_sensor "
+
+# every config: \x01 "~" (JSON), \x02 the hwuid, \x03 the object id, \x04 the device (JSON)
+_HEAD = b'{"~":\x01,"uniq_id":"\x02_\x03","avty_t":"~status","dev":\x04'
+# a sensor: \x05 name, \x06 what it reads in the telemetry, \x07 unit, \x08 device class
+_SENSOR = (b',"stat_t":"~state","name":"\x05","val_tpl":"{{value_json.\x06}}","unit_of_meas":"\x07",'
+           b'"dev_cla":"\x08","stat_cla":"measurement"\x09}')
+_REBOOT = b',"cmd_t":"~cmd","name":"Reboot","pl_prs":"reboot","dev_cla":"restart","ent_cat":"config"}'
+# An RGB light in HA's template schema: \x05 the LM, \x06 its colour call, \x07 its full level,
+# \x08 on, \x09 off, \x0a its colour as a list (v: its telemetry), \x0b "it is on", \x0c its name.
+# HA sends red/green/blue at full value and the brightness apart (there is a brightness
+# template); either may be missing, then the light's current one (`this`, HA's state of the
+# entity) is kept; a bare "on" is the LM's own (its cached colour).
+_RGB = (b',"stat_t":"~state","cmd_t":"~cmd","schema":"template","name":"\x0c",'
+        b'"cmd_on_tpl":"{%if red is defined or brightness is defined%}'
+        b"{%set c=[red,green,blue] if red is defined else this.attributes.rgb_color or [255,255,255]%}"
+        b"{%set b=brightness if brightness is defined else this.attributes.brightness or 255%}"
+        b'\x06{%for x in c%} {{(x*b*\x07/65025)|round|int}}{%endfor%}{%else%}\x08{%endif%}",'
+        b'"cmd_off_tpl":"\x09",'
+        b"\"stat_tpl\":\"{%set v=value_json.\x05%}{%set c=\x0a%}{{'on' if \x0b else 'off'}}\","
+        b'"bri_tpl":"{%set v=value_json.\x05%}{%set c=\x0a%}{{(c|max*255/\x07)|round|int}}",'
+        b'"r_tpl":"{%set v=value_json.\x05%}{%set c=\x0a%}{{(c[0]*255/(c|max or 1))|round|int}}",'
+        b'"g_tpl":"{%set v=value_json.\x05%}{%set c=\x0a%}{{(c[1]*255/(c|max or 1))|round|int}}",'
+        b'"b_tpl":"{%set v=value_json.\x05%}{%set c=\x0a%}{{(c[2]*255/(c|max or 1))|round|int}}"}')
+_DIMMER = (b',"stat_t":"~state","cmd_t":"~cmd","schema":"template","name":"Dimmer",'
+           b'"cmd_on_tpl":"{%if brightness is defined%}dimmer set_value {{(brightness*1000/255)|round|int}}'
+           b'{%else%}dimmer toggle True{%endif%}","cmd_off_tpl":"dimmer toggle False",'
+           b"\"stat_tpl\":\"{{'on' if value_json.dimmer.s else 'off'}}\","
+           b'"bri_tpl":"{{(value_json.dimmer.value*255/1000)|round|int}}"}')
+_SWITCH = (b',"stat_t":"~state","cmd_t":"~cmd","name":"Switch","pl_on":"switch set_state 1",'
+           b'"pl_off":"switch set_state 0","stat_on":"1","stat_off":"0","val_tpl":"{{value_json.switch.s}}"}')
+_MOTION = (b',"stat_t":"~state","name":"Motion","dev_cla":"motion","pl_on":"1","pl_off":"0",'
+           b'"val_tpl":"{{value_json.motion_sensor.m}}"}')
+_DIAG = ',"ent_cat":"diagnostic"'
 
 
 def _node():
@@ -30,79 +57,97 @@ def _node():
     return "".join(c if c.isalpha() or c.isdigit() or c in "_-" else "_" for c in conf.get("devfid"))
 
 
-def _light(lm, call, on, off, scale, colour, lit):
-    v = _RGB_V % (lm, colour)
-    f = {"cmd_on_tpl": _RGB_ON % (call, scale, on), "cmd_off_tpl": off,
-         "stat_tpl": v + "{{'on' if %s else 'off'}}" % lit,
-         "bri_tpl": v + "{{(c|max*255/%d)|round|int}}" % scale}
-    for k, i in (("r_tpl", 0), ("g_tpl", 1), ("b_tpl", 2)):
-        f[k] = v + "{{(c[%d]*255/(c|max or 1))|round|int}}" % i
-    return f
+def _fill(tpl, vals):
+    # the template's pieces, a byte below 0x10 replaced by vals[byte - 1]
+    mv = memoryview(tpl)
+    i = 0
+    j = 0
+    for c in tpl:
+        if c < 0x10:
+            yield mv[i:j]
+            yield vals[c - 1]
+            i = j + 1
+        j += 1
+    yield mv[i:]
 
 
-def _fields(lm, obj):
-    """The fields of one built-in entity (without topics, device, ids)."""
-    if lm == "gpio":
-        return _light(lm, "gpio RGB", "gpio RGB 1000 1000 1000", "gpio RGB_deinit", 1000, "v.rgb", "c|max")
-    if lm == "light":
-        return _light(lm, "light rgb", "light toggle True", "light toggle False", 1000, "[v.r,v.g,v.b]", "v.s")
-    if lm == "neopixel":
-        return _light(lm, "neopixel neopixel", "neopixel toggle True", "neopixel toggle False", 255,
-                      "[v.r,v.g,v.b]", "v.s")
-    if lm == "dimmer":
-        return {"cmd_on_tpl": "{%if brightness is defined%}dimmer set_value {{(brightness*1000/255)|round|int}}"
-                              "{%else%}dimmer toggle True{%endif%}",
-                "cmd_off_tpl": "dimmer toggle False",
-                "stat_tpl": "{{'on' if value_json.dimmer.s else 'off'}}",
-                "bri_tpl": "{{(value_json.dimmer.value*255/1000)|round|int}}"}
-    if lm == "switch":
-        return {"pl_on": "switch set_state 1", "pl_off": "switch set_state 0", "stat_on": "1", "stat_off": "0",
-                "val_tpl": "{{value_json.switch.s}}"}
-    if lm == "motion_sensor":
-        return {"dev_cla": "motion", "pl_on": "1", "pl_off": "0", "val_tpl": "{{value_json.motion_sensor.m}}"}
-    # sensors: the unit and device class HA accepts together (sensor/const.py DEVICE_CLASS_UNITS)
-    key, unit = {"temperature": ("temp", "°C"), "humidity": ("hum", "%"), "distance": ("mm", "mm")}[obj]
-    return {"dev_cla": obj, "unit_of_meas": unit, "stat_cla": "measurement",
-            "val_tpl": "{{value_json.%s.%s}}" % (lm, key)}
-
-
-def _system():
-    yield "sensor", "memfree", {"name": "Free heap", "val_tpl": "{{value_json.memfree}}", "unit_of_meas": "B",
-                                "dev_cla": "data_size", "stat_cla": "measurement", "ent_cat": "diagnostic"}
-    yield "sensor", "rssi", {"name": "WiFi RSSI", "val_tpl": "{{value_json.rssi}}", "unit_of_meas": "dBm",
-                             "dev_cla": "signal_strength", "stat_cla": "measurement", "ent_cat": "diagnostic"}
-    yield "sensor", "uptime", {"name": "Uptime", "val_tpl": "{{value_json.uptime}}", "unit_of_meas": "s",
-                               "dev_cla": "duration", "stat_cla": "measurement", "ent_cat": "diagnostic"}
-    yield "button", "reboot", {"name": "Reboot", "pl_prs": "reboot", "dev_cla": "restart", "ent_cat": "config"}
+def _body(obj):
+    """(template, its values \x05..) of one entity."""
+    if obj == "rgb":
+        return _RGB, ("gpio", "gpio RGB", "1000", "gpio RGB 1000 1000 1000", "gpio RGB_deinit", "v.rgb", "c|max", "RGB")
+    if obj == "light":
+        return _RGB, ("light", "light rgb", "1000", "light toggle True", "light toggle False", "[v.r,v.g,v.b]", "v.s",
+                       "Light")
+    if obj == "neopixel":
+        return _RGB, ("neopixel", "neopixel neopixel", "255", "neopixel toggle True", "neopixel toggle False",
+                      "[v.r,v.g,v.b]", "v.s", "NeoPixel")
+    if obj == "dimmer":
+        return _DIMMER, ()
+    if obj == "switch":
+        return _SWITCH, ()
+    if obj == "motion":
+        return _MOTION, ()
+    if obj == "reboot":
+        return _REBOOT, ()
+    # sensors: a unit HA accepts for the device class (sensor/const.py DEVICE_CLASS_UNITS)
+    if obj == "temperature":
+        return _SENSOR, ("Temperature", "air.temp", "\\u00b0C", obj, "")
+    if obj == "humidity":
+        return _SENSOR, ("Humidity", "air.hum", "%", obj, "")
+    if obj == "distance":
+        return _SENSOR, ("Distance", "distance_HCSR04.mm", "mm", obj, "")
+    if obj == "memfree":
+        return _SENSOR, ("Free heap", obj, "B", "data_size", _DIAG)
+    if obj == "rssi":
+        return _SENSOR, ("WiFi RSSI", obj, "dBm", "signal_strength", _DIAG)
+    return _SENSOR, ("Uptime", obj, "s", "duration", _DIAG)
 
 
 def _entities(old, now):
-    """(component, object_id, fields or None to remove) of the entities to announce: all
-    when old is None (a new connection), else those of LMs loaded or unloaded since."""
+    """(component, object_id, on) of the entities to announce (on: True, or an LM's own fields)
+    or remove (on: False): all when old
+    is None (a new connection), else those of LMs loaded or unloaded since."""
     if old is None:
-        yield from _system()
+        yield "sensor", "memfree", True
+        yield "sensor", "rssi", True
+        yield "sensor", "uptime", True
+        yield "button", "reboot", True
     now = now.split()
     was = old.split() if old else ()
-    known = []
     for row in _ENT:
         lm, comp, obj = row.split()
-        known.append(lm)
         on = lm in now
         if old is None or on != (lm in was):
-            yield comp, obj, _fields(lm, obj) if on else None
+            yield comp, obj, on
     # an LM of the user's may list its own: discovery() -> [(component, object_id, {fields})]
     for lm in now:
-        if lm not in known and lm not in was:
+        if lm not in was and (" %s " % lm) not in _LMS:
             m = sys.modules.get("LM_" + lm) or sys.modules.get("micros.LM_" + lm)
-            f = getattr(m, "discovery", None)
-            if f:
-                yield from f()
+            for comp, obj, f in getattr(m, "discovery", tuple)():
+                yield comp, obj, f
+
+
+def _payload(comp, obj, on, head):
+    vals = (head[0], head[1], obj, head[2])
+    yield from _fill(_HEAD, vals)
+    if on is True:
+        body, extra = _body(obj)
+        yield from _fill(body, vals + extra)
+        return
+    # an LM's own fields (a dict), with the topics its component has
+    if comp != "button":
+        yield ',"stat_t":"~state"'
+    if comp in ("button", "switch", "light"):
+        yield ',"cmd_t":"~cmd"'
+    yield "," if on else ""
+    yield json.dumps(on)[1:].encode()
 
 
 def configs(base, now, old=None):
-    """(topic, payload) of each retained config message to publish, one at a time; base is
-    "<prefix>/<devfid>/"; now/old: the loaded LMs (micros.mqtt.lms()) now and at the last
-    announcement (None: none yet on this connection). An empty payload removes an entity."""
+    """(topic, parts) of each retained config message to publish, one at a time: parts() gives
+    the payload as pieces (ASCII str or bytes-like), None removes the entity (an empty
+    payload). base is "<prefix>/<devfid>/"; now/old: the loaded LMs (micros.mqtt.lms()) now
+    and at the last announcement (None: none yet on this connection)."""
     from micros import VERSION
 
     hw = conf.get("hwuid")
@@ -112,24 +157,12 @@ def configs(base, now, old=None):
            "mdl": getattr(sys.implementation, "_machine", sys.platform), "sw": VERSION}
     if ":" in hw:
         dev["cns"] = [["mac", hw]]
+    head = (json.dumps(base).encode(), uid.encode(), json.dumps(dev).encode())
+    dev = None
     pfx = conf.get("mqttdisc")
-    for comp, obj, fields in _entities(old, now):
+    for comp, obj, on in _entities(old, now):
         t = "%s/%s/%s/%s/config" % (pfx, comp, node, obj)
-        if fields is None:
-            yield t, ""
-            continue
-        fields["~"] = base
-        fields["uniq_id"] = "%s_%s" % (uid, obj)
-        fields["avty_t"] = "~status"
-        fields["dev"] = dev
-        if comp != "button":
-            fields["stat_t"] = "~state"
-        if comp in ("button", "switch", "light"):
-            fields["cmd_t"] = "~cmd"
-        if comp == "light":
-            fields["schema"] = "template"
-        yield t, json.dumps(fields)
-        fields = None
+        yield t, None if on is False else (lambda c=comp, o=obj, f=on: _payload(c, o, f, head))
 
 
 def check(key, val):
