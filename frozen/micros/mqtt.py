@@ -141,49 +141,6 @@ def _pub1(w, pid, t, payload, retain, dup):
     w.write(payload)
 
 
-def _chain(first, rest):
-    yield first
-    yield from rest
-
-
-async def publish_parts(t, parts):
-    """Publish on topic t, retained, QoS 0, the payload parts() gives as pieces (ASCII str or
-    bytes; parts None: an empty payload). parts() is run twice, to count and to send through
-    the send buffer, so no payload string is built (micros.mqttha's discovery configs)."""
-    n = 0
-    if parts:
-        for p in parts():
-            n += len(p)
-    w = _io[1]
-    if not _st[_UP]:
-        return
-    tb = t.encode()
-    await _lock.acquire()
-    try:
-        _tx[0] = _PUBLISH | 0x01
-        at = _rlen(_tx, 1, 2 + len(tb) + n)
-        _tx[at] = len(tb) >> 8
-        _tx[at + 1] = len(tb) & 0xFF
-        at += 2
-        for p in _chain(tb, parts() if parts else ()):
-            if isinstance(p, str):
-                p = p.encode()  # memoryview takes bytes only
-            k = len(p)
-            if at + k > _TX_MAX:
-                w.write(_txv[:at])
-                at = 0
-                if k > _TX_MAX:
-                    w.write(p)
-                    continue
-            _txv[at : at + k] = p
-            at += k
-        if at:
-            w.write(_txv[:at])
-        await _send(w)
-    finally:
-        _lock.release()
-
-
 async def _short(w, kind, pid=None):
     # PUBACK, PINGREQ, DISCONNECT: two or four bytes
     await _lock.acquire()
@@ -460,9 +417,7 @@ async def _discovery(now):
     from micros import mqttha
 
     try:  # one message at a time, never built as one string
-        for t, parts in mqttha.configs(topic(""), now, old):
-            await publish_parts(t, parts)
-            parts = None
+        await mqttha.announce(topic(""), now, old)
     finally:
         core.drop("mqttha")
     gc.collect()

@@ -2,15 +2,18 @@
 # Home Assistant with no YAML. Loaded by micros.mqtt to announce and dropped after.
 # Heap: no config is ever built as one string. Each is a bytes template (a constant: in
 # flash when frozen, one object per template when loaded from a file) whose bytes \x01..\x0b
-# stand for values; micros.mqtt.publish_parts counts the pieces, then sends them through its
-# 512-byte buffer. Keys are HA's abbreviations (homeassistant/components/mqtt/abbreviations.py);
+# stand for values; announce() counts the pieces, then sends them through micros.mqtt's
+# 512-byte send buffer. Keys are HA's abbreviations (homeassistant/components/mqtt/abbreviations.py);
 # topics are relative to "~", the node's "<prefix>/<devfid>/". Entities follow the loaded
 # Load Modules (_ENT): announced when the LM is loaded, removed (an empty retained config)
 # when it is unloaded or not loaded at connect. Commands are shell lines on ~cmd, states
 # are read from the telemetry on ~state.
 import json
 import sys
+from micropython import const
 from micros import conf
+
+_UP = const(0)  # micros.mqtt's _st index: connected
 
 # "<lm> <component> <object_id>": the entities of the built-in Load Modules
 _ENT = ("gpio light rgb", "light light light", "neopixel light neopixel", "dimmer light dimmer",
@@ -163,6 +166,59 @@ def configs(base, now, old=None):
     for comp, obj, on in _entities(old, now):
         t = "%s/%s/%s/%s/config" % (pfx, comp, node, obj)
         yield t, None if on is False else (lambda c=comp, o=obj, f=on: _payload(c, o, f, head))
+
+
+async def announce(base, now, old=None):
+    """Publish configs(base, now, old), one at a time (micros.mqtt calls it)."""
+    from micros import mqtt
+
+    for t, parts in configs(base, now, old):
+        await _publish(mqtt, t, parts)
+        parts = None
+
+
+async def _publish(m, t, parts):
+    # One retained QoS 0 PUBLISH whose payload is parts(), counted in a first pass, then
+    # written through micros.mqtt's 512-byte send buffer under its stream lock.
+    n = 0
+    if parts:
+        for p in parts():
+            n += len(p)
+    w = m._io[1]
+    if not m._st[_UP]:  # not connected: a QoS 0 message is not kept
+        return
+    tb = t.encode()
+    tx = m._tx
+    txv = m._txv
+    await m._lock.acquire()
+    try:
+        tx[0] = 0x31  # PUBLISH, retained
+        at = m._rlen(tx, 1, 2 + len(tb) + n)
+        tx[at] = len(tb) >> 8
+        tx[at + 1] = len(tb) & 0xFF
+        at += 2
+        for p in _chain(tb, parts() if parts else ()):
+            if isinstance(p, str):
+                p = p.encode()  # memoryview takes bytes only
+            k = len(p)
+            if at + k > len(tx):
+                w.write(txv[:at])
+                at = 0
+                if k > len(tx):
+                    w.write(p)
+                    continue
+            txv[at : at + k] = p
+            at += k
+        if at:
+            w.write(txv[:at])
+        await m._send(w)
+    finally:
+        m._lock.release()
+
+
+def _chain(first, rest):
+    yield first
+    yield from rest
 
 
 def check(key, val):
