@@ -55,11 +55,6 @@ _MOTION = (b',"stat_t":"~state","name":"Motion","dev_cla":"motion","pl_on":"1","
 _DIAG = ',"ent_cat":"diagnostic"'
 
 
-def _node():
-    # a discovery node_id is [a-zA-Z0-9_-]
-    return "".join(c if c.isalpha() or c.isdigit() or c in "_-" else "_" for c in conf.get("devfid"))
-
-
 def _fill(tpl, vals):
     # the template's pieces, a byte below 0x10 replaced by vals[byte - 1]
     mv = memoryview(tpl)
@@ -154,7 +149,7 @@ def configs(base, now, old=None):
     from micros import VERSION
 
     hw = conf.get("hwuid")
-    node = _node()
+    node = "".join(c if c.isalpha() or c.isdigit() or c in "_-" else "_" for c in conf.get("devfid"))  # [a-zA-Z0-9_-]
     uid = hw.replace(":", "") if hw != "n/a" else node
     dev = {"ids": [uid], "name": conf.get("devfid"), "mf": "micrOS",
            "mdl": getattr(sys.implementation, "_machine", sys.platform), "sw": VERSION}
@@ -169,56 +164,53 @@ def configs(base, now, old=None):
 
 
 async def announce(base, now, old=None):
-    """Publish configs(base, now, old), one at a time (micros.mqtt calls it)."""
-    from micros import mqtt
+    """Publish configs(base, now, old) one at a time, each a retained QoS 0 PUBLISH whose
+    payload is counted in a first pass, then written through micros.mqtt's 512-byte send
+    buffer under its stream lock (micros.mqtt calls this)."""
+    from micros import mqtt as m
 
-    for t, parts in configs(base, now, old):
-        await _publish(mqtt, t, parts)
-        parts = None
-
-
-async def _publish(m, t, parts):
-    # One retained QoS 0 PUBLISH whose payload is parts(), counted in a first pass, then
-    # written through micros.mqtt's 512-byte send buffer under its stream lock.
-    n = 0
-    if parts:
-        for p in parts():
-            n += len(p)
-    w = m._io[1]
-    if not m._st[_UP]:  # not connected: a QoS 0 message is not kept
-        return
-    tb = t.encode()
     tx = m._tx
     txv = m._txv
-    await m._lock.acquire()
-    try:
-        tx[0] = 0x31  # PUBLISH, retained
-        at = m._rlen(tx, 1, 2 + len(tb) + n)
-        tx[at] = len(tb) >> 8
-        tx[at + 1] = len(tb) & 0xFF
-        at += 2
-        for p in _chain(tb, parts() if parts else ()):
-            if isinstance(p, str):
-                p = p.encode()  # memoryview takes bytes only
-            k = len(p)
-            if at + k > len(tx):
+    for t, parts in configs(base, now, old):
+        n = 0
+        for p in parts() if parts else ():
+            n += len(p)
+        w = m._io[1]
+        if not m._st[_UP]:  # not connected: a QoS 0 message is not kept
+            return
+        t = t.encode()
+        await m._lock.acquire()
+        try:
+            tx[0] = 0x31  # PUBLISH, retained
+            at = m._rlen(tx, 1, 2 + len(t) + n)
+            tx[at] = len(t) >> 8
+            tx[at + 1] = len(t) & 0xFF
+            at += 2
+            if at + len(t) > len(tx):  # a topic longer than the buffer: on its own
                 w.write(txv[:at])
+                w.write(t)
                 at = 0
-                if k > len(tx):
-                    w.write(p)
-                    continue
-            txv[at : at + k] = p
-            at += k
-        if at:
-            w.write(txv[:at])
-        await m._send(w)
-    finally:
-        m._lock.release()
-
-
-def _chain(first, rest):
-    yield first
-    yield from rest
+            else:
+                txv[at : at + len(t)] = t
+                at += len(t)
+            for p in parts() if parts else ():
+                if isinstance(p, str):
+                    p = p.encode()  # memoryview takes bytes only
+                k = len(p)
+                if at + k > len(tx):
+                    w.write(txv[:at])
+                    at = 0
+                    if k > len(tx):
+                        w.write(p)
+                        continue
+                txv[at : at + k] = p
+                at += k
+            if at:
+                w.write(txv[:at])
+            await m._send(w)
+        finally:
+            m._lock.release()
+        parts = None
 
 
 def check(key, val):
