@@ -103,8 +103,8 @@ def _body(obj):
 
 def _entities(old, now):
     """(component, object_id, on) of the entities to announce (on: True, or an LM's own fields)
-    or remove (on: False): all when old
-    is None (a new connection), else those of LMs loaded or unloaded since."""
+    or remove (on: False): all when old is None (a new connection), else those of LMs loaded
+    or unloaded since."""
     if old is None:
         yield "sensor", "memfree", True
         yield "sensor", "rssi", True
@@ -121,7 +121,12 @@ def _entities(old, now):
     for lm in now:
         if lm not in was and (" %s " % lm) not in _LMS:
             m = sys.modules.get("LM_" + lm) or sys.modules.get("micros.LM_" + lm)
-            for comp, obj, f in getattr(m, "discovery", tuple)():
+            try:
+                ents = getattr(m, "discovery", tuple)()
+            except Exception as e:  # an LM's failure must not stop the announcement
+                print("mqttha: %s discovery: %s" % (lm, e))
+                ents = ()
+            for comp, obj, f in ents:
                 yield comp, obj, f
 
 
