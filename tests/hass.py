@@ -53,7 +53,8 @@ DEVICE_ABBREVIATIONS = {"cns": "connections", "cu": "configuration_url", "ids": 
                         "sw": "sw_version", "sa": "suggested_area", "sn": "serial_number"}
 ORIGIN_ABBREVIATIONS = {"name": "name", "sw": "sw_version", "url": "support_url"}
 
-# sensor/const.py: the device classes micrOS emits, with every unit HA accepts for each
+# sensor/const.py: the device classes micrOS emits (and illuminance, a user LM's in the tests),
+# with every unit HA accepts for each
 SENSOR_UNITS = {
     "data_size": {"bit", "kbit", "Mbit", "Gbit", "B", "kB", "MB", "GB", "TB", "PB", "EB", "ZB", "YB",
                   "KiB", "MiB", "GiB", "TiB", "PiB", "EiB", "ZiB", "YiB"},
@@ -62,6 +63,7 @@ SENSOR_UNITS = {
     "temperature": {"°C", "°F", "K"},
     "humidity": {"%"},
     "distance": {"mm", "cm", "m", "km", "in", "ft", "yd", "mi", "nmi"},
+    "illuminance": {"lx"},
 }
 STATE_CLASSES = {"measurement", "measurement_angle", "total", "total_increasing"}
 BINARY_SENSOR_CLASSES = {"battery", "battery_charging", "carbon_monoxide", "cold", "connectivity", "door",

@@ -334,3 +334,42 @@ def test_the_validator_refuses_what_home_assistant_refuses():
         with pytest.raises(hass.Invalid):
             hass.validate(topic, json.dumps(ok))
     assert hass.validate("homeassistant/sensor/n1/t/config", "") == ("sensor", None)  # a removal
+
+
+LM_LUX = '''
+_v = [0]
+
+
+def set_lux(v):
+    _v[0] = int(v)
+    return _v[0]
+
+
+def state():
+    return {"lux": _v[0]}
+
+
+def discovery():
+    return [("sensor", "lux", {"name": "Light level", "val_tpl": "{{ value_json.lux.lux }}",
+                               "unit_of_meas": "lx", "dev_cla": "illuminance", "stat_cla": "measurement"}),
+            ("button", "lux_reset", {"name": "Reset", "pl_prs": "lux set_lux 0"})]
+'''
+
+
+def test_a_user_lm_announces_its_own_entities(make_node, broker):
+    n = make_node("default", sets=mqtt_sets(broker, devfid="user01", boothook="lux set_lux 321"), name="user01",
+                  start=False)
+    n.fs.joinpath("LM_lux.py").write_text(LM_LUX)
+    n.start()
+    cfgs = wait_configs(broker, "user01", {("sensor", "lux"), ("button", "lux_reset")})
+    lux, btn = cfgs[("sensor", "lux")], cfgs[("button", "lux_reset")]
+    assert lux["state_topic"] == "micros/user01/state" and lux["device"]["name"] == "user01"
+    assert btn["command_topic"] == "micros/user01/cmd" and "state_topic" not in btn
+    st = json.loads(retained(broker, "micros/user01/state")["micros/user01/state"])
+    assert hass.render(lux["value_template"], value_json=st) == "321"
+    ha = HA(broker, "user01")
+    try:
+        ha.send(btn, btn["payload_press"])
+        assert ha.state(lambda s: hass.render(lux["value_template"], value_json=s) == "0")
+    finally:
+        ha.close()
