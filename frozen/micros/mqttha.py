@@ -70,35 +70,34 @@ def _fill(tpl, vals):
 
 
 def _body(obj):
-    """(template, its values \x05..) of one entity."""
+    """(template, its values \x05.. as one string, ";" between) of one entity."""
     if obj == "rgb":
-        return _RGB, ("gpio", "gpio RGB", "1000", "gpio RGB 1000 1000 1000", "gpio RGB_deinit", "v.rgb", "c|max", "RGB")
+        return _RGB, "gpio;gpio RGB;1000;gpio RGB 1000 1000 1000;gpio RGB_deinit;v.rgb;c|max;RGB"
     if obj == "light":
-        return _RGB, ("light", "light rgb", "1000", "light toggle True", "light toggle False", "[v.r,v.g,v.b]", "v.s",
-                       "Light")
+        return _RGB, "light;light rgb;1000;light toggle True;light toggle False;[v.r,v.g,v.b];v.s;Light"
     if obj == "neopixel":
-        return _RGB, ("neopixel", "neopixel neopixel", "255", "neopixel toggle True", "neopixel toggle False",
-                      "[v.r,v.g,v.b]", "v.s", "NeoPixel")
+        return _RGB, ("neopixel;neopixel neopixel;255;neopixel toggle True;neopixel toggle False;[v.r,v.g,v.b];v.s;"
+                      "NeoPixel")
     if obj == "dimmer":
-        return _DIMMER, ()
+        return _DIMMER, ""
     if obj == "switch":
-        return _SWITCH, ()
+        return _SWITCH, ""
     if obj == "motion":
-        return _MOTION, ()
+        return _MOTION, ""
     if obj == "reboot":
-        return _REBOOT, ()
+        return _REBOOT, ""
     # sensors: a unit HA accepts for the device class (sensor/const.py DEVICE_CLASS_UNITS)
     if obj == "temperature":
-        return _SENSOR, ("Temperature", "air.temp", "\\u00b0C", obj, "")
+        return _SENSOR, "Temperature;air.temp;\\u00b0C;temperature;"
     if obj == "humidity":
-        return _SENSOR, ("Humidity", "air.hum", "%", obj, "")
+        return _SENSOR, "Humidity;air.hum;%;humidity;"
     if obj == "distance":
-        return _SENSOR, ("Distance", "distance_HCSR04.mm", "mm", obj, "")
+        return _SENSOR, "Distance;distance_HCSR04.mm;mm;distance;"
     if obj == "memfree":
-        return _SENSOR, ("Free heap", obj, "B", "data_size", _DIAG)
+        return _SENSOR, "Free heap;memfree;B;data_size;" + _DIAG
     if obj == "rssi":
-        return _SENSOR, ("WiFi RSSI", obj, "dBm", "signal_strength", _DIAG)
-    return _SENSOR, ("Uptime", obj, "s", "duration", _DIAG)
+        return _SENSOR, "WiFi RSSI;rssi;dBm;signal_strength;" + _DIAG
+    return _SENSOR, "Uptime;uptime;s;duration;" + _DIAG
 
 
 def _entities(old, now):
@@ -135,7 +134,7 @@ def _payload(comp, obj, on, head):
     yield from _fill(_HEAD, vals)
     if on is True:
         body, extra = _body(obj)
-        yield from _fill(body, vals + extra)
+        yield from _fill(body, vals + tuple(extra.split(";")))
         return
     # an LM's own fields (a dict), with the topics its component has
     if comp != "button":
