@@ -1,7 +1,7 @@
 # Home Assistant MQTT discovery: the retained config messages that make a node appear in
 # Home Assistant with no YAML. Loaded by micros.mqtt to announce and dropped after.
 # Heap: no config is ever built as one string. Each is a bytes template (a constant: in
-# flash when frozen, one object per template when loaded from a file) whose bytes \x01..\x0b
+# flash when frozen, one object per template when loaded from a file) whose bytes \x01..\x0c
 # stand for values; announce() counts the pieces, then sends them through micros.mqtt's
 # 512-byte send buffer. Keys are HA's abbreviations (homeassistant/components/mqtt/abbreviations.py);
 # topics are relative to "~", the node's "<prefix>/<devfid>/". Entities follow the loaded
@@ -23,7 +23,8 @@ _LMS = " gpio light neopixel dimmer switch air distance_HCSR04 motion_sensor "
 
 # every config: \x01 "~" (JSON), \x02 the hwuid, \x03 the object id, \x04 the device (JSON)
 _HEAD = b'{"~":\x01,"uniq_id":"\x02_\x03","avty_t":"~status","dev":\x04'
-# a sensor: \x05 name, \x06 what it reads in the telemetry, \x07 unit, \x08 device class
+# a sensor: \x05 name, \x06 what it reads in the telemetry, \x07 unit, \x08 device class,
+# \x09 more fields (its entity category)
 _SENSOR = (b',"stat_t":"~state","name":"\x05","val_tpl":"{{value_json.\x06}}","unit_of_meas":"\x07",'
            b'"dev_cla":"\x08","stat_cla":"measurement"\x09}')
 _REBOOT = b',"cmd_t":"~cmd","name":"Reboot","pl_prs":"reboot","dev_cla":"restart","ent_cat":"config"}'
