@@ -47,6 +47,57 @@ def _p16(chip):
     return 16 if chip == "esp8266" else 4
 
 
+# lwIP scenarios (ports/unix/lwip.py), in the node's process; T_PORT: a free port
+LWIP_SOCKETS = """\
+import machine  # as simboot: chip.py (and with it lwip.py as `socket`) before the node
+import os, socket
+a = socket.getaddrinfo("127.0.0.1", int(os.getenv("T_PORT")))[0][-1]
+L = socket.socket()
+L.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+L.bind(a)
+L.listen(8)
+f = [socket.socket(socket.AF_INET, socket.SOCK_DGRAM) for _ in range(8)]
+c = socket.socket()
+c.connect(a)
+try:
+    L.accept()
+    print("accepted")
+except OSError as e:
+    print("accept OSError", e.args[0], c.recv(10))
+try:
+    socket.socket()
+    print("socket ok")
+except OSError as e:
+    print("socket OSError", e.args[0])
+"""
+LWIP_PCBS = """\
+import machine  # as simboot: chip.py (and with it lwip.py as `socket`) before the node
+import os, socket
+a = socket.getaddrinfo("127.0.0.1", int(os.getenv("T_PORT")))[0][-1]
+L = socket.socket()
+L.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+L.bind(a)
+L.listen(8)
+cs = []
+for i in range(5):
+    cs.append(socket.socket())
+    cs[-1].connect(a)
+try:
+    L.accept()
+    print("accepted")
+except OSError as e:
+    print("accept OSError", e.args[0])
+cs[0].setblocking(False)
+try:
+    print(cs[0].recv(10))
+except OSError as e:
+    print("peer OSError", e.args[0])
+cs.append(socket.socket())
+cs[-1].connect(a)
+L.accept()
+print("accepted at 6")
+"""
+
 RULES = {
     "gpio-table": ("esp8266/machine_pin.c pyb_pin_obj[]; esp32/machine_pin.h per target", _gpio),
     "input-only": ("esp32/machine_pin.c GPIO_FIRST_NON_OUTPUT", lambda c: (
@@ -90,6 +141,16 @@ RULES = {
         + raises("webrepl.start(password='abcd')") + "webrepl.stop()\n",
         "WebREPL is not configured, run 'import webrepl_setup'\nTypeError can't convert NoneType to str\nValueError \n"
         "WebREPL server started on http://127.0.0.1:%d/\nStarted webrepl in manual override mode\nok")),
+    # the node's listener and 8 UDP sockets, then one client: the 10th socket; its connection
+    # accepted by lwIP finds no socket, so the peer is closed without a byte; socket() fails too
+    "lwip-sockets": ("ESP-IDF v5.5.1 components/lwip/Kconfig LWIP_MAX_SOCKETS 10; esp-lwip sockets.c lwip_accept, "
+                     "lwip_socket -> ENFILE; esp32/modsocket.c", lambda c: (LWIP_SOCKETS,
+                     "accepted\nsocket ok" if c == "esp8266" else "accept OSError 23 b''\nsocket OSError 23")),
+    # five outgoing connections: the 6th incoming SYN is dropped on the ESP8266 (here: reset, and
+    # accept() finds nothing); with a 6th outgoing one the count is past 5 and `==` lets one in
+    "lwip-tcp-pcbs": ("esp-open-lwip lwip/core/tcp_in.c tcp_listen_input: active PCBs == MEMP_NUM_TCP_PCB (5)",
+                      lambda c: (LWIP_PCBS, "accept OSError 11\npeer OSError 104\naccepted at 6" if c == "esp8266"
+                                 else "accepted\npeer OSError 11\naccepted at 6")),
 }
 
 
@@ -98,10 +159,10 @@ RULES = {
 def test_rule(rule, chip, tmp_path):
     upstream, make = RULES[rule]
     code, want = make(chip)
-    env = {"MICROS_SIM_WIFI": "home:pw@1200"}
-    if rule == "webrepl-password":
-        from microsctl.node.sim import free_port
+    from microsctl.node.sim import free_port
 
+    env = {"MICROS_SIM_WIFI": "home:pw@1200", "T_PORT": str(free_port())}
+    if rule == "webrepl-password":
         port = free_port()
         env["MICROS_SIM_WEBREPL"] = str(port)
         want = want % port
@@ -143,6 +204,34 @@ def test_tcp_limits_and_pin_tables_agree_with_the_upstream_sources():
     assert "#define PWM_FREQ_MAX 1000" in pwm and "pin_num[PWM_CHANNEL] = {0, 2, 4, 5, 12, 13, 14, 15}" in pwm
     out = mp("esp32", "import chip\nprint(chip.TCP)\n")
     assert out == "12"
+
+
+def _mirror(env, default, rev, path):
+    repo = os.environ.get(env, default)
+    p = subprocess.run(["git", "-C", repo, "show", f"{rev}:{path}"], capture_output=True, text=True)
+    if p.returncode:
+        pytest.skip(f"no {rev}:{path} at {repo}")
+    return p.stdout
+
+
+def test_lwip_limits_agree_with_the_idf_and_esp_open_lwip_sources():
+    """lwip.py's numbers: ESP-IDF v5.5.1 (the IDF of MicroPython v1.28.0's README and CI)
+    components/lwip/Kconfig LWIP_MAX_SOCKETS default 10, which sdkconfig.base leaves;
+    esp-open-lwip's tcp_listen_input drops a SYN at `==` MEMP_NUM_TCP_PCB, 5 by default."""
+    readme = _upstream("ports/esp32/README.md")
+    assert "current recommended version of ESP-IDF for MicroPython is v5.5.1" in readme
+    assert "LWIP_MAX_SOCKETS" not in _upstream("ports/esp32/boards/sdkconfig.base")
+    kconfig = _mirror("MICROS_IDF_MIRROR", "/work/.mirror/espressif+esp-idf/repo", "v5.5.1",
+                      "components/lwip/Kconfig")
+    block = kconfig[kconfig.index("config LWIP_MAX_SOCKETS"):][:200]
+    assert "default 10" in block
+    lwip = _mirror("MICROS_OPENLWIP_MIRROR", "/work/.mirror/pfalcon+esp-open-lwip/repo", "HEAD",
+                   "lwip/core/tcp_in.c")
+    assert "if (active_pcb_num == MEMP_NUM_TCP_PCB){" in lwip
+    init = _mirror("MICROS_OPENLWIP_MIRROR", "/work/.mirror/pfalcon+esp-open-lwip/repo", "HEAD", "lwip/core/init.c")
+    assert "MEMP_NUM_TCP_PCB = 5;" in init
+    assert mp("esp32", "import chip\nprint(chip.SOCKETS, chip.TCP)\n") == "10 12"
+    assert mp("esp8266", "import chip\nprint(chip.SOCKETS, chip.TCP)\n") == "0 5"
 
 
 def test_board_modules_fit_the_chips_connection_limits():
