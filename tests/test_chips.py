@@ -98,6 +98,51 @@ L.accept()
 print("accepted at 6")
 """
 
+# LEDC scenarios (ports/unix/ledc.py): timers taken by frequencies, then duty per frequency
+LEDC_TIMERS = """\
+import machine
+fill = {"esp32": (4, 5, 12, 13, 14, 15, 17)}.get(machine.chip.NAME, (4, 5, 12))
+a = machine.PWM(machine.Pin(0), freq=1000)
+b = machine.PWM(machine.Pin(2), freq=1000)  # shares a's timer
+ps = [machine.PWM(machine.Pin(g), freq=100 + i) for i, g in enumerate(fill)]
+for what in ("a.freq(2500)", "machine.PWM(machine.Pin(13 if 13 not in fill else 18), freq=3000)", "a.freq(100)"):
+    try:
+        exec(what)
+        print("ok", a.freq(), b.freq())
+    except Exception as e:
+        print(type(e).__name__, e)
+"""
+LEDC_DUTY = """\
+import machine
+p = machine.PWM(machine.Pin(4), freq=50, duty_u16=30001)
+out = [p.duty_u16()]
+for f in (1000, 5000, 40000):
+    p.freq(f)
+    p.duty_u16(30001)
+    out.append(p.duty_u16())
+p.duty_u16(65535)
+out.append(p.duty_u16())
+print(*out)
+for expr in ("p.freq(0)", "p.freq(40000001)", "p.duty_u16(65536)"):
+    try:
+        exec(expr)
+        print("ok", p.freq())
+    except Exception as e:
+        print(type(e).__name__, e)
+"""
+LEDC_WANT = {
+    "esp8266": ("ok 1000 1000\nok 1000 1000\nok 100 100",
+                "29951 29951 29951 29951 65471\nok 1\nok 1000\nValueError duty out of range"),
+    "esp32": ("RuntimeError out of PWM timers:8\nRuntimeError out of PWM channels:16\nok 100 1000",
+              "30001 30001 30000 29952 65535"),
+    "esp32c3": ("RuntimeError out of PWM timers:4\nRuntimeError out of PWM channels:6\nok 100 1000",
+                "30000 30000 30000 29952 65535"),
+    "esp32s3": ("RuntimeError out of PWM timers:4\nRuntimeError out of PWM channels:8\nok 100 1000",
+                "30000 30000 30000 29952 65535"),
+}
+_LEDC_RANGE = ("\nValueError frequency must be from 1Hz to 40MHz\nValueError frequency must be from 1Hz to 40MHz"
+               "\nValueError duty_u16 must be from 0 to 65536")
+
 RULES = {
     "gpio-table": ("esp8266/machine_pin.c pyb_pin_obj[]; esp32/machine_pin.h per target", _gpio),
     "input-only": ("esp32/machine_pin.c GPIO_FIRST_NON_OUTPUT", lambda c: (
@@ -148,6 +193,16 @@ RULES = {
                      "accepted\nsocket ok" if c == "esp8266" else "accept OSError 23 b''\nsocket OSError 23")),
     # five outgoing connections: the 6th incoming SYN is dropped on the ESP8266 (here: reset, and
     # accept() finds nothing); with a 6th outgoing one the count is past 5 and `==` lets one in
+    # 4 timers a speed mode (2 modes on the ESP32): a new frequency takes a free timer; a PWM whose
+    # timer is shared finds none ("out of PWM timers"), a new pin finds no channel in a mode with a
+    # timer left ("out of PWM channels"); a frequency already running shares its timer
+    "ledc-timers": ("esp32/machine_pwm.c select_timer, find_channel; IDF soc_caps.h SOC_LEDC_TIMER_NUM, "
+                    "SOC_LEDC_CHANNEL_NUM, SOC_LEDC_SUPPORT_HS_MODE", lambda c: (LEDC_TIMERS, LEDC_WANT[c][0])),
+    # duty_u16 kept as duty >> (16 - resolution), the resolution the 80 MHz APB clock allows at the
+    # frequency (ESP32 up to 16 bits; C3/S3 14-bit timers, one bit less at the top); 65535 is 100 %
+    "ledc-duty": ("esp32/machine_pwm.c find_suitable_duty_resolution, apply_duty, get_duty_u16, check_freq_ranges; "
+                  "IDF ledc.c ledc_find_suitable_duty_resolution", lambda c: (
+                      LEDC_DUTY, LEDC_WANT[c][1] + ("" if c == "esp8266" else _LEDC_RANGE))),
     "lwip-tcp-pcbs": ("esp-open-lwip lwip/core/tcp_in.c tcp_listen_input: active PCBs == MEMP_NUM_TCP_PCB (5)",
                       lambda c: (LWIP_PCBS, "accept OSError 11\npeer OSError 104\naccepted at 6" if c == "esp8266"
                                  else "accepted\npeer OSError 11\naccepted at 6")),
@@ -232,6 +287,25 @@ def test_lwip_limits_agree_with_the_idf_and_esp_open_lwip_sources():
     assert "MEMP_NUM_TCP_PCB = 5;" in init
     assert mp("esp32", "import chip\nprint(chip.SOCKETS, chip.TCP)\n") == "10 12"
     assert mp("esp8266", "import chip\nprint(chip.SOCKETS, chip.TCP)\n") == "0 5"
+
+
+def test_ledc_rules_agree_with_the_upstream_sources():
+    """ledc.py's texts and numbers: esp32/machine_pwm.c at v1.28.0; ESP-IDF v5.5.1 soc_caps.h."""
+    src = _upstream("ports/esp32/machine_pwm.c")
+    for text in ('"out of %sPWM timers:%d"', '"out of %sPWM channels:%d"', '"duty_u16 must be from 0 to %d"',
+                 '"frequency must be from 1Hz to %dMHz"', "#define EMPIRIC_FREQ   (10)",
+                 "check_freq_ranges(self, freq, 40000000);", "if (resolution >= SOC_LEDC_TIMER_BIT_WIDTH) {"):
+        assert text in src, text
+    for chip, want in (("esp32", "2,8,20,1"), ("esp32c3", "1,6,14,0"), ("esp32s3", "1,8,14,0")):
+        caps = _mirror("MICROS_IDF_MIRROR", "/work/.mirror/espressif+esp-idf/repo", "v5.5.1",
+                       f"components/soc/{chip}/include/soc/soc_caps.h")
+        num = {k: v for k, v in (ln.split()[1:3] for ln in caps.splitlines()
+                                 if ln.startswith("#define SOC_LEDC_") and len(ln.split()) >= 3)}
+        modes = 2 if num.get("SOC_LEDC_SUPPORT_HS_MODE") == "(1)" else 1
+        got = "%d,%s,%s,%d" % (modes, num["SOC_LEDC_CHANNEL_NUM"].strip("()"), num["SOC_LEDC_TIMER_BIT_WIDTH"].strip("()"),
+                               num.get("SOC_LEDC_SUPPORT_REF_TICK") == "(1)")
+        assert num["SOC_LEDC_TIMER_NUM"] == "(4)" and got == want, chip
+        assert mp(chip, "import chip\nprint(','.join(str(x) for x in chip.LEDC))\n") == want
 
 
 def test_board_modules_fit_the_chips_connection_limits():

@@ -12,6 +12,7 @@ GPIO = PWM = range(49)
 INPUT_ONLY = NO_IRQ = NO_PULL = ()
 MHZ, BOOT_MHZ = (80, 160, 240), 160
 ONE_PWM_FREQ, RTC_KEEPS, EXIT_RESETS, TCP, SOCKETS = 0, 1, 0, 0, 0
+LEDC = None  # the ESP32 family's PWM (ledc.py)
 PLATFORM = "linux"
 EPOCH = 0
 
@@ -28,7 +29,7 @@ def _set(text):
 
 def _load():
     global GPIO, INPUT_ONLY, NO_IRQ, NO_PULL, PWM, MHZ, BOOT_MHZ, ONE_PWM_FREQ, RTC_KEEPS, EXIT_RESETS, TCP, SOCKETS
-    global PLATFORM, EPOCH
+    global PLATFORM, LEDC, EPOCH
     import sys
     import chips
 
@@ -39,7 +40,8 @@ def _load():
     GPIO, INPUT_ONLY, NO_IRQ, NO_PULL = _set(c[0]), _set(c[1]), _set(c[2]), _set(c[3])
     PWM = _set(c[4]) if c[4] else GPIO - INPUT_ONLY
     MHZ = tuple(int(x) for x in c[5].split(","))
-    BOOT_MHZ, ONE_PWM_FREQ, RTC_KEEPS, EXIT_RESETS, TCP, SOCKETS = c[6:]
+    BOOT_MHZ, ONE_PWM_FREQ, RTC_KEEPS, EXIT_RESETS, TCP, SOCKETS = c[6:12]
+    LEDC = tuple(int(x) for x in c[12].split(",")) if c[12] else None
     PLATFORM = "esp8266" if NAME == "esp8266" else "esp32"
     EPOCH = 946684800  # py/mpconfig.h: MICROPY_EPOCH_IS_2000 on the ESP ports
 
