@@ -203,6 +203,38 @@ RULES = {
     "ledc-duty": ("esp32/machine_pwm.c find_suitable_duty_resolution, apply_duty, get_duty_u16, check_freq_ranges; "
                   "IDF ledc.c ledc_find_suitable_duty_resolution", lambda c: (
                       LEDC_DUTY, LEDC_WANT[c][1] + ("" if c == "esp8266" else _LEDC_RANGE))),
+    # the ADC inputs: ESP8266 ADC(0)/ADC(1) by number (a Pin: TypeError); the ESP32 family by Pin,
+    # on the GPIOs of madc_obj[] (ADC1 and ADC2) only
+    "adc-pins": ("esp8266/machine_adc.c make_new; esp32/machine_adc.c madc_obj[], madc_search_helper", lambda c: (
+        "import machine\n" + "".join(raises(e) for e in (
+            "machine.ADC(machine.Pin(%d))" % {"esp8266": 0, "esp32": 36, "esp32c3": 0, "esp32s3": 1}[c],
+            "machine.ADC(machine.Pin(%d))" % {"esp8266": 5, "esp32": 21, "esp32c3": 6, "esp32s3": 21}[c],
+            "machine.ADC(%d)" % (1 if c == "esp8266" else 2 if c != "esp32c3" else 5), "machine.ADC(3)")),
+        {"esp8266": "TypeError can't convert Pin to int\nTypeError can't convert Pin to int\nok\n"
+                    "ValueError ADC(3) doesn't exist",
+         "esp32": "ok\nValueError invalid pin\nok\nValueError invalid pin",
+         "esp32c3": "ok\nValueError invalid pin\nok\nok",
+         "esp32s3": "ok\nValueError invalid pin\nok\nok"}[c])),
+    # ESP32: WiFi holds ADC2; adc_oneshot_read() fails and MicroPython ignores it: read() is 0
+    "adc2-wifi": ("esp32/adc.c madcblock_read_helper; IDF adc_oneshot.c adc_oneshot_read, "
+                  "adc_share_hw_ctrl.c adc2_wifi_acquire (CONFIG_IDF_TARGET_ESP32)", lambda c: (
+        "import machine, network\ng = %d\nmachine.ADC.VALUES[g] = 40000\na = machine.ADC(g)\nx = a.read_u16()\n"
+        "network.WLAN(network.AP_IF).active(True)\nprint(x, a.read_u16(), a.read())\n"
+        % {"esp8266": 0, "esp32": 4, "esp32c3": 5, "esp32s3": 11}[c],
+        {"esp8266": "39999 39999 625", "esp32": "40009 0 0"}.get(c, "40009 40009 2500"))),
+    # attenuation 0..3 (ADC_ATTEN_DB_0..DB_11); width 9..12 bits on the ESP32, 12 on C3/S3;
+    # read_u16 = raw << (16 - bits) | raw >> (2 * bits - 16); no atten() on the ESP8266
+    "adc-atten-width": ("esp32/machine_adc.c atten/width set helpers, read_u16; esp32/adc.h ADC_WIDTH_MIN/MAX",
+                        lambda c: (
+        "import machine\na = machine.ADC(%s)\nmachine.ADC.VALUES[a.id] = 40000\n" % (
+            "0" if c == "esp8266" else "machine.Pin(%d)" % {"esp32": 36, "esp32c3": 0, "esp32s3": 1}[c])
+        + "".join(raises(e) for e in ("a.atten(4)", "a.atten(3)", "a.width(9)", "a.width(13)"))
+        + "print(a.read_u16(), a.read())\n",
+        {"esp8266": "AttributeError 'ADC' object has no attribute 'atten'\n" * 2
+                    + "AttributeError 'ADC' object has no attribute 'width'\n" * 2 + "39999 625",
+         "esp32": "ValueError invalid attenuation\nok\nok\nValueError invalid bit-width\n40014 312"}.get(
+            c, "ValueError invalid attenuation\nok\nValueError invalid bit-width\nValueError invalid bit-width\n"
+               "40009 2500"))),
     "lwip-tcp-pcbs": ("esp-open-lwip lwip/core/tcp_in.c tcp_listen_input: active PCBs == MEMP_NUM_TCP_PCB (5)",
                       lambda c: (LWIP_PCBS, "accept OSError 11\npeer OSError 104\naccepted at 6" if c == "esp8266"
                                  else "accepted\npeer OSError 11\naccepted at 6")),
