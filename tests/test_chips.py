@@ -34,9 +34,9 @@ def raises(expr):
 # rule -> (upstream file(s), {chip: (code, expected stdout)})
 def _gpio(chip):
     bad = {"esp8266": (6, 7, 8, 11, 17), "esp32": (24, 28, 31, 40), "esp32c3": (14, 17, 18, 19, 22),
-           "esp32s3": (19, 20, 22, 25, 32, 49)}[chip]
+           "esp32s3": (22, 25, 26, 32, 49)}[chip]
     good = {"esp8266": (0, 9, 10, 16), "esp32": (0, 23, 25, 39), "esp32c3": (0, 13, 20, 21),
-            "esp32s3": (18, 21, 26, 33, 48)}[chip]
+            "esp32s3": (18, 19, 20, 21, 33, 48)}[chip]
     code = "import machine\nfor g in %r:\n%s" % (bad, "    " + raises("machine.Pin(g)").rstrip().replace("\n", "\n    ") + "\n")
     code += "for g in %r:\n    machine.Pin(g)\nprint('good ok')\n" % (good,)
     return code, "\n".join(["ValueError invalid pin"] * len(bad) + ["good ok"])
@@ -338,6 +338,51 @@ def test_ledc_rules_agree_with_the_upstream_sources():
                                num.get("SOC_LEDC_SUPPORT_REF_TICK") == "(1)")
         assert num["SOC_LEDC_TIMER_NUM"] == "(4)" and got == want, chip
         assert mp(chip, "import chip\nprint(','.join(str(x) for x in chip.LEDC))\n") == want
+
+
+@pytest.mark.parametrize("variant, gone, kept", [("esp32+SPIRAM", (16, 17), (15, 18)),
+                                                  ("esp32s3+SPIRAM_OCT", (26, 33, 35, 37), (21, 38, 48))])
+def test_spiram_variants_lose_the_psram_pins(variant, gone, kept):
+    """esp32/machine_pin.h: `#if !CONFIG_SPIRAM` (ESP32 GPIO 16, 17; S3 GPIO 26) and
+    `#if !CONFIG_SPIRAM_MODE_OCT` (S3 GPIO 33-37); the variants' sdkconfig set them."""
+    code = "import machine\nfor g in %r:\n    try:\n        machine.Pin(g)\n        print(g, 'ok')\n" \
+           "    except ValueError as e:\n        print(g, e)\n" % (gone + kept,)
+    want = ["%d invalid pin" % g for g in gone] + ["%d ok" % g for g in kept]
+    assert mp(variant, code).splitlines() == want
+
+
+def test_boards_pins_exist_on_every_variant_of_their_chip():
+    """Each board's logical pins (board.json) are GPIOs of its chip's stock build and of each
+    variant of board.json that has its own pin table in chips.py (chip+VARIANT)."""
+    import json
+
+    from microsctl.firmware import boards
+
+    rows = mp("esp32", "import sys\nimport chips\nprint(' '.join(chips.ROWS))\n").split()
+    for name in ("ESP32_GENERIC", "ESP32_GENERIC_C3", "ESP32_GENERIC_S3", "ESP8266_GENERIC"):
+        b = boards.get(name)
+        data = json.loads((b.dir / "board.json").read_text())
+        keys = [b.chip] + [b.chip + "+" + v for v in data.get("variants", {}) if b.chip + "+" + v in rows]
+        for key in keys:
+            out = mp(key, "import machine\nfor g in %r:\n    machine.Pin(g)\nprint('ok')\n"
+                     % sorted(set(b.pins.values())))
+            assert out == "ok", (name, key)
+    assert "esp32+SPIRAM" in rows and "esp32s3+SPIRAM_OCT" in rows
+
+
+def test_spiram_pins_agree_with_the_upstream_sources():
+    hdr = _upstream("ports/esp32/machine_pin.h")
+    assert "#if !CONFIG_SPIRAM\n#define MICROPY_HW_ENABLE_GPIO16 (1)\n#define MICROPY_HW_ENABLE_GPIO17 (1)" in hdr
+    assert "#if !CONFIG_SPIRAM\n#define MICROPY_HW_ENABLE_GPIO26 (1)" in hdr
+    assert "#if !CONFIG_SPIRAM_MODE_OCT\n#define MICROPY_HW_ENABLE_GPIO33 (1)" in hdr
+    assert "#if !CONFIG_USB_CDC_ENABLED" in hdr  # set nowhere at v1.28.0: GPIO 19/20 stay on the S3
+    assert "boards/sdkconfig.spiram_sx" in _upstream("ports/esp32/boards/ESP32_GENERIC_S3/mpconfigboard.cmake")
+    assert "CONFIG_SPIRAM=y" in _upstream("ports/esp32/boards/sdkconfig.spiram_sx").splitlines()
+    assert "CONFIG_SPIRAM_MODE_OCT=y" in _upstream("ports/esp32/boards/sdkconfig.spiram_oct").splitlines()
+    assert "boards/sdkconfig.spiram" in _upstream("ports/esp32/boards/ESP32_GENERIC/mpconfigvariant_SPIRAM.cmake")
+    p = subprocess.run(["git", "-C", UPSTREAM, "grep", "-l", "USB_CDC_ENABLED", "v1.28.0"], capture_output=True,
+                       text=True)
+    assert p.stdout.split() == ["v1.28.0:ports/esp32/machine_pin.h"]
 
 
 def test_board_modules_fit_the_chips_connection_limits():

@@ -26,6 +26,15 @@ ROWS = {
     "esp32": ("0-23,25-27,32-39", "34-39", "", "", "", "20,40,80,160,240", 160, 0, 1, 1, 12, 10, "2,8,20,1"),
     # machine_pin.h ESP32C3 with USB Serial/JTAG (the generic C3 board): 0-13, 20, 21
     "esp32c3": ("0-13,20,21", "", "", "", "", "20,40,80,160", 160, 0, 1, 1, 12, 10, "1,6,14,0"),
-    # machine_pin.h ESP32S3 (USB CDC on, no SPIRAM, extended IO): 0-18, 21, 26, 33-48
-    "esp32s3": ("0-18,21,26,33-48", "", "", "", "", "20,40,80,160,240", 160, 0, 1, 1, 12, 10, "1,8,14,0"),
+    # machine_pin.h ESP32S3: the stock ESP32_GENERIC_S3 build has quad SPIRAM (mpconfigboard.cmake
+    # takes sdkconfig.spiram_sx: CONFIG_SPIRAM=y, CS on GPIO26), so no GPIO26; 19/20 stay (the
+    # `#if !CONFIG_USB_CDC_ENABLED` guard: that option is set nowhere in the port or the IDF);
+    # extended IO (mpconfigport.h MICROPY_HW_ESP32S3_EXTENDED_IO 1): 47, 48
+    "esp32s3": ("0-21,33-48", "", "", "", "", "20,40,80,160,240", 160, 0, 1, 1, 12, 10, "1,8,14,0"),
+    # SPIRAM variants (chip+VARIANT, the variant of board.json): machine_pin.h drops the PSRAM's pins.
+    # ESP32_GENERIC SPIRAM (mpconfigvariant_SPIRAM.cmake, sdkconfig.spiram CONFIG_SPIRAM=y): no 16, 17
+    "esp32+SPIRAM": ("0-15,18-23,25-27,32-39", "34-39", "", "", "", "20,40,80,160,240", 160, 0, 1, 1, 12, 10,
+                     "2,8,20,1"),
+    # ESP32_GENERIC_S3 SPIRAM_OCT (sdkconfig.spiram_oct CONFIG_SPIRAM_MODE_OCT=y): no 33-37 either
+    "esp32s3+SPIRAM_OCT": ("0-21,38-48", "", "", "", "", "20,40,80,160,240", 160, 0, 1, 1, 12, 10, "1,8,14,0"),
 }
