@@ -15,7 +15,6 @@ MHZ, BOOT_MHZ = (80, 160, 240), 160
 ONE_PWM_FREQ, RTC_KEEPS, EXIT_RESETS, TCP, SOCKETS = 0, 1, 0, 0, 0
 LEDC = None  # the ESP32 family's PWM (ledc.py)
 PLATFORM = "linux"
-VARIANT = ""  # the board's build variant where its pins differ (chips.py "chip+VARIANT")
 EPOCH = 0
 
 
@@ -31,7 +30,7 @@ def _set(text):
 
 def _load():
     global GPIO, INPUT_ONLY, NO_IRQ, NO_PULL, PWM, MHZ, BOOT_MHZ, ONE_PWM_FREQ, RTC_KEEPS, EXIT_RESETS, TCP, SOCKETS
-    global PLATFORM, LEDC, EPOCH, NAME, VARIANT
+    global PLATFORM, LEDC, EPOCH, NAME
     import sys
     import chips
 
@@ -39,7 +38,7 @@ def _load():
     if c is None:
         raise SystemExit("MICROS_SIM_CHIP %s: not one of %s" % (NAME, ", ".join(sorted(chips.ROWS))))
     del sys.modules["chips"]  # the table goes with the module: only this row stays
-    NAME, _, VARIANT = NAME.partition("+")  # "esp32+SPIRAM": the esp32 with that build variant
+    NAME = NAME.partition("+")[0]  # "esp32+SPIRAM": the esp32 with that build variant
     GPIO, INPUT_ONLY, NO_IRQ, NO_PULL = _set(c[0]), _set(c[1]), _set(c[2]), _set(c[3])
     PWM = _set(c[4]) if c[4] else GPIO - INPUT_ONLY
     MHZ = tuple(int(x) for x in c[5].split(","))
