@@ -6,10 +6,10 @@ from micropython import const
 
 # logical pin -> GPIO, as board.json "pins" (a string: it stays in flash)
 PINS = "builtin:8,pwm_0:1,pwm_1:3,pwm_2:4,pwm_3:5,i2c_sda:6,i2c_scl:7,pwm_4:10,simple_0:9,pwm_5:2,adc_0:0"
-# shell clients: ESP-IDF's LWIP_MAX_SOCKETS (default 10, MicroPython keeps it;
-# sdkconfig.base LWIP_MAX_ACTIVE_TCP=12 is the looser limit) less the shell's
-# and WebREPL's listening sockets, a WebREPL session, one socket for the busy
-# reply and one for NTP or an LM's own connection
+# shell clients: ESP-IDF's LWIP_MAX_SOCKETS (v5.5.1 components/lwip/Kconfig:
+# default 10, MicroPython keeps it; sdkconfig.base LWIP_MAX_ACTIVE_TCP=12 is the
+# looser limit) less the shell's listening socket, one for a new client while the
+# longest-idle gives its slot up, WebREPL's listener and one for NTP or an LM
 CLIENTS = const(6)
 PWM_ONE_FREQ = const(0)
 LED_ON = const(1)

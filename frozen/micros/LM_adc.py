@@ -6,13 +6,17 @@ _last = [0]  # action_fltr's last decision
 
 def _read():
     if not _adc:
-        import sys
         from machine import ADC, Pin
         from micros import pins
 
         g = pins.pin("adc_0")
-        # ESP8266: ADC(0) is its one input (esp8266/machine_adc.c); elsewhere a Pin
-        a = ADC(g) if sys.platform == "esp8266" else ADC(Pin(g))
+        try:
+            try:
+                a = ADC(Pin(g))
+            except TypeError:  # ESP8266: ADC(0), its one input, takes a number (esp8266/machine_adc.c)
+                a = ADC(g)
+        except ValueError:  # not an ADC input of this chip (esp32/machine_adc.c madc_obj[])
+            raise ValueError("adc_0 is GPIO %d, which has no ADC on this chip: set pinmap" % g)
         try:
             a.atten(ADC.ATTN_11DB)  # ESP32: the full 0..3.3 V range
         except AttributeError:

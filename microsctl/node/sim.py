@@ -57,7 +57,7 @@ def write_config(path, cfg):
 # The virtual board's own modules (its "C drivers"), as .mpy: compiled from .py
 # on the node they would cost the compiler's RAM, which a board never spends;
 # -O3 (no line-number tables) keeps the RAM of their bytecode small too.
-PORT_MODULES = ("chip", "chips", "chiprtc", "machine", "machmore", "network", "ntptime", "time", "webrepl", "LM_sim", "flashdev",
+PORT_MODULES = ("chip", "chips", "chiprtc", "ledc", "lwip", "machine", "machmore", "network", "ntptime", "time", "webrepl", "LM_sim", "flashdev",
                 "devices", "dht", "neopixel", "esp32")
 
 

@@ -38,6 +38,22 @@ if os.getenv("MICROS_SIM_DRIVE") == "1":
         machine.edge(lp.pin(pin), 1 if level else 0)
         return "edge %s %d" % (pin, level)
 
+    HELD = []
+
+    def hold(n, port=0):
+        """n more TCP connections from the node to 127.0.0.1:port, held open (as an LM's
+        or MQTT's own); 0: close them all. They count against the chip's lwIP (lwip.py)."""
+        import socket
+
+        if not int(n):
+            while HELD:
+                HELD.pop().close()
+        for _ in range(int(n)):
+            s = socket.socket()
+            HELD.append(s)
+            s.connect(socket.getaddrinfo("127.0.0.1", int(port))[0][-1])
+        return "held %d" % len(HELD)
+
 
 def modules():
     # what is loaded now: tests check that a feature that is off costs no module

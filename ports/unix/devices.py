@@ -161,21 +161,79 @@ class I2C:
 SoftI2C = I2C
 
 
+# ADC per chip (an impersonated chip; the plain sim takes any pin). ESP32 family:
+# ports/esp32/machine_adc.c madc_obj[] (the GPIOs of ADC1, ADC2), adc.h (widths:
+# 9..12 bits on the ESP32, 12 elsewhere; atten ADC_ATTEN_DB_0..DB_11 = 0..3).
+_ADC = {"esp32": ((32, 33, 34, 35, 36, 37, 38, 39), (0, 2, 4, 12, 13, 14, 15, 25, 26, 27), 9),
+        "esp32c3": ((0, 1, 2, 3, 4), (5,), 12),
+        "esp32s3": (tuple(range(1, 11)), tuple(range(11, 21)), 12)}
+
+
 class ADC:
     VALUE = 512
+    ATTN_0DB = 0
+    ATTN_2_5DB = 1
+    ATTN_6DB = 2
     ATTN_11DB = 3
+    WIDTH_12BIT = 12
     VALUES = {}  # gpio (or the ESP8266's ADC 0) -> read_u16 value a test set
 
-    def __init__(self, pin, *a, **kw):
+    def __init__(self, pin, atten=3):
+        if chip.NAME == "esp8266":
+            # esp8266/machine_adc.c: ADC(0) (the TOUT pin) or ADC(1) (VDD); mp_obj_get_int()
+            # of a Pin raises TypeError
+            if not isinstance(pin, int):
+                raise TypeError("can't convert Pin to int")
+            if pin not in (0, 1):
+                raise ValueError("ADC(%d) doesn't exist" % pin)
         self.id = pin if isinstance(pin, int) else pin.id
+        self.bits = 12
+        t = _ADC.get(chip.NAME)
+        if t:
+            if self.id not in t[0] + t[1]:  # madc_search_helper() finds nothing
+                raise ValueError("invalid pin")
+            self.atten(atten)
 
     def atten(self, a):
-        pass
+        if chip.NAME == "esp8266":  # MICROPY_PY_MACHINE_ADC_ATTEN_WIDTH is off there
+            raise AttributeError("'ADC' object has no attribute 'atten'")
+        if not 0 <= a <= 3:
+            raise ValueError("invalid attenuation")  # machine_adc.c mp_machine_adc_atten_set_helper
+
+    def width(self, bits):
+        if chip.NAME == "esp8266":
+            raise AttributeError("'ADC' object has no attribute 'width'")
+        t = _ADC.get(chip.NAME)
+        if t and not t[2] <= bits <= 12:
+            raise ValueError("invalid bit-width")  # machine_adc.c, adc.h ADC_WIDTH_MIN/MAX
+        self.bits = bits
+
+    def _raw(self):
+        u16 = ADC.VALUES.get(self.id, ADC.VALUE * 64)
+        t = _ADC.get(chip.NAME)
+        if t and self.id in t[1] and chip.NAME == "esp32":
+            # esp32: the WiFi driver holds ADC2 (IDF adc_share_hw_ctrl.c adc2_wifi_acquire);
+            # adc_oneshot_read() then fails and adc.c madcblock_read_helper() ignores it: 0
+            import network
+
+            for w in network._ifs.values():
+                if w._active:
+                    return 0
+        return u16 >> (16 - self.bits)
 
     def read(self):
+        if chip.NAME == "esp8266":  # 10 bits, 0..1024 (system_adc_read)
+            return ADC.VALUES.get(self.id, ADC.VALUE * 64) * 1024 // 65535
+        if chip.NAME:
+            return self._raw()
         return self.read_u16() >> 6
 
     def read_u16(self):
+        if chip.NAME == "esp8266":
+            return self.read() * 65535 // 1024  # esp8266/machine_adc.c
+        if chip.NAME:  # esp32/machine_adc.c: raw << (16 - bits) | raw >> (2 * bits - 16)
+            r = self._raw()
+            return r << (16 - self.bits) | r >> (2 * self.bits - 16)
         return ADC.VALUES.get(self.id, ADC.VALUE * 64)
 
 

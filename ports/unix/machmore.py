@@ -48,6 +48,10 @@ class PWM:
         PWMS.pop(self.id, None)
 
 
+if chip.LEDC:  # the ESP32 family: LEDC timers and channels (esp32/machine_pwm.c)
+    from ledc import PWM  # noqa: F811
+
+
 class Timer:
     ONE_SHOT = 0
     PERIODIC = 1
