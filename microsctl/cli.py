@@ -418,8 +418,9 @@ def update(c, board=None, port="", firmware=None, prebuilt=None, index=None, bau
         "port": "TCP port of the node's shell (default 9008, or the cached one with --dev)",
         "host": "node address (default 127.0.0.1)",
         "dev": "the node by name (devfid), hardware id or address, through the device cache (invoke scan)",
-        "all": "every node in the device cache, one after the other, the first as a canary; stops at the first "
-        "failure and prints each node's version before and after",
+        "all": "every node in the device cache: the first alone as a canary, then the rest in parallel waves "
+        "(--wave); no new wave starts after a failure; prints each node's version before and after",
+        "wave": "with --all: how many nodes are updated at once after the canary (default 4)",
         "files": "a file to send: LM_*.py is compiled to .mpy first, other files go as they are; repeatable",
         "profile": "also send this profile's Load Modules that are not frozen in the core; its "
         "config_profiles/<profile>.secrets.json also gives the shell key (never printed; with --firmware only that)",
@@ -438,9 +439,10 @@ def update(c, board=None, port="", firmware=None, prebuilt=None, index=None, bau
 )
 @user_errors
 @profile_key
-@numbers(port=TCP_PORT, timeout=whole(1, 3600, "seconds, such as 60"))
+@numbers(port=TCP_PORT, timeout=whole(1, 3600, "seconds, such as 60"),
+         wave=whole(1, 1000, "a number of nodes, such as 4"))
 def ota(c, port=None, host="127.0.0.1", files=None, profile=None, board=None, timeout="60", set=None, dev=None,
-        all=False, firmware=None, prebuilt=None, index=None, variant=None):
+        all=False, wave=None, firmware=None, prebuilt=None, index=None, variant=None):
     """Update files and settings on running nodes over their shell, all or nothing: sha256-checked, moved into
     place only when everything arrived, then the node restarts and is checked to run what was sent.
     With --firmware: the node's firmware (ESP32 family), with rollback."""
@@ -468,12 +470,13 @@ def ota(c, port=None, host="127.0.0.1", files=None, profile=None, board=None, ti
         rows = devcache.Cache().rows()
         if not rows:
             raise MicrosError("the device cache is empty: run 'invoke scan' first")
+        from microsctl.fleet import waves
+
         targets = [(d.get("fuid") or u, d["host"], int(d["port"])) for u, d in rows]
-        table, ok = o.ota_many(targets, files, board, profile, int(timeout), set)
-        print_table(["node", "address", "version before", "after", "result"], table)
+        done, ok = waves.ota_all(targets, files, board, profile, int(timeout), set, wave or waves.DEFAULT_WAVE)
+        print_table(waves.COLUMNS, [o.row() for o in done])
         if not ok:
-            raise MicrosError("the update stopped at the first failure (see the table); the other nodes were "
-                              "not touched")
+            raise MicrosError(waves.summary(done))
         return
     if dev:
         from microsctl.fleet import cache as devcache

@@ -123,6 +123,7 @@ NUMERIC = [
     ("update", "baud", ["--board", "esp8266", "--port", "/dev/null"]),
     ("ota", "port", []),
     ("ota", "timeout", []),
+    ("ota", "wave", ["--all"]),
 ]
 
 

@@ -30,8 +30,8 @@ def state_path(root=SIM_ROOT):
     return Path(root) / "fleet" / STATE
 
 
-def plan(count, port, first=FIRST, profile="default"):
-    """The nodes of a fleet: [{name, host, port, sets}]."""
+def plan(count, port, first=FIRST, profile="default", sets=()):
+    """The nodes of a fleet: [{name, host, port, sets}]; `sets` (KEY=VALUE) go to every node."""
     start = ipaddress.IPv4Address(first)
     nodes = []
     for i in range(count):
@@ -40,7 +40,7 @@ def plan(count, port, first=FIRST, profile="default"):
             raise MicrosError(f"{count} nodes from {first} leave 127.0.0.0/8; start lower or run fewer")
         name = f"fleet{i + 1:02d}"
         nodes.append({"name": name, "host": str(host), "port": port, "profile": profile,
-                      "sets": [f"devfid={name}", f"staessid={SSID}"]})
+                      "sets": [*sets, f"devfid={name}", f"staessid={SSID}"]})
     return nodes
 
 
@@ -72,13 +72,14 @@ def read_state(root=SIM_ROOT):
 
 
 def start(count, port=9008, first=FIRST, profile="default", heap="128k", root=SIM_ROOT, fresh=False,
-          timeout=120, show_progress=True):
-    """Prepare the nodes, start the supervisor, wait until every shell answers; returns the state."""
+          timeout=120, show_progress=True, sets=()):
+    """Prepare the nodes, start the supervisor, wait until every shell answers; returns the state.
+    `sets`: KEY=VALUE settings for every node (e.g. authkey=... for file updates)."""
     old = read_state(root)
     if old and _alive(old["pid"]):
         raise MicrosError(f"a virtual fleet of {len(old['nodes'])} nodes already runs (pid {old['pid']}); "
                           "stop it first with: invoke fleet-sim --stop")
-    nodes = plan(count, port, first, profile)
+    nodes = plan(count, port, first, profile, sets)
     for n in nodes:
         check_port_free(port, n["host"])
     for n in nodes:

@@ -182,30 +182,6 @@ def ota(port, host="127.0.0.1", files=(), board=None, profile=None, timeout=60, 
     return _one(payload, settings, port, host, timeout)
 
 
-def ota_many(targets, files=(), board=None, profile=None, timeout=60, sets=None):
-    """`invoke ota --all`: [(name, host, port)] updated one after the other, the first as the canary;
-    the first failure stops the run. Returns (rows of name, address, version before, after, result; ok)."""
-    from microsctl.flashing import schema
-
-    settings = checked_settings(schema.parse_sets(sets))
-    if "devfid" in settings:
-        raise MicrosError("--set devfid names one node: use it with --dev, not --all")
-    payload = collect(files, board, profile, allow_empty=bool(settings))
-    rows = []
-    for i, (name, host, port) in enumerate(targets):
-        addr, before = f"{host}:{port}", "?"
-        try:
-            with Shell(port, host, timeout=5) as sh:
-                before = sh.cmd("version")
-            res = _one(payload, settings, port, host, timeout)
-        except MicrosError as err:
-            rows.append((name, addr, before, "-", f"failed: {err}"))
-            rows += [(n, f"{h}:{p}", "-", "-", "not tried: stopped at the first failure") for n, h, p in targets[i + 1 :]]
-            return rows, False
-        rows.append((name, addr, before, res["version"], "canary, updated" if i == 0 else "updated"))
-    return rows, True
-
-
 def _one(payload, settings, port, host, timeout):
     what = [f"{n} ({len(d)} B)" for n, d in payload.items()] + [f"setting {k}" for k in settings]
     print(f"[ota] sending {', '.join(what)} to {host}:{port}", file=sys.stderr, flush=True)
