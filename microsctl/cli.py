@@ -320,6 +320,8 @@ _FLASH_HELP = {
     "baud": "baud rate of the write (default 460800; a failed fast write is retried at 115200)",
     "flash_size": "the chip's flash size, e.g. 4MB, 8MB, 16MB (default: detect, esptool asks the chip); "
     "it decides where the firmware puts the filesystem, and goes into an ESP8266's image header",
+    "variant": "board variant, e.g. ota (ESP32_GENERIC's OTA layout: two app slots, filesystem from 0x310000; "
+    "invoke boards lists them; default: the board's default)",
 }
 
 
@@ -352,12 +354,12 @@ def profiles(c, name="", set=None, device=None):
 @user_errors
 @numbers(baud=BAUD)
 def flash(c, board=None, port="", profile="default", firmware=None, prebuilt=None, erase=False, baud="460800",
-          set=None, device=None, index=None, flash_size="detect"):
+          set=None, device=None, index=None, flash_size="detect", variant=None):
     """Flash firmware and a filesystem holding the node's settings, in one esptool connection."""
     from microsctl.firmware import boards as db
     from microsctl.flashing import flash as f
 
-    board = db.get(board)
+    board = db.get(board, variant)
     res = f.flash(board, port or None, profile, firmware, prebuilt, erase, int(baud), set, device, index,
                   flash_size=flash_size)
     print(f"[flash] done: profile {profile}, devfid {res['config']['devfid']}, shell port {res['config']['socport']}")
@@ -369,13 +371,13 @@ def flash(c, board=None, port="", profile="default", firmware=None, prebuilt=Non
 @user_errors
 @numbers(baud=BAUD)
 def provision(c, board=None, port="", profile="default", set=None, device=None, baud="460800", no_backup=False,
-              force=False, flash_size="detect"):
+              force=False, flash_size="detect", variant=None):
     """Write only the settings (the filesystem region); the node's old config is kept in build/backups/
     and its own values (hwuid, devip, ...) and settings the profile does not name are carried forward."""
     from microsctl.firmware import boards as db
     from microsctl.flashing import flash as f
 
-    board = db.get(board)
+    board = db.get(board, variant)
     res = f.provision(board, port or None, profile, int(baud), set, device, read_back=not no_backup, force=force,
                       flash_size=flash_size)
     print(f"[provision] done: profile {profile}, devfid {res['config']['devfid']}; the node uses it after a reset")

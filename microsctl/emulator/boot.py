@@ -17,6 +17,13 @@ Given a dump of a chip's whole flash (its length is the chip's physical size):
    refuses a superblock with another block count (lib/littlefs/lfs2.c); then inisetup formats
    an erased block 0 (settings lost) or loops on "filesystem corrupt" (settings lost, node stuck).
 
+On the ESP32 family the bootloader's choice of app is modelled too (`Boot.app`): with an
+`otadata` partition, the valid select entry (of its two sectors) with the highest ota_seq picks
+ota_[(seq - 1) % slots]; none valid (erased otadata): factory, else ota_0 (ESP-IDF
+bootloader_utility.c bootloader_utility_get_selected_boot_partition, bootloader_common.c
+bootloader_common_ota_select_invalid; the crc as otatool.py computes it; docs/en/api-reference/
+system/ota.rst "OTA Data Partition").
+
 Independent of microsctl.flashing on purpose: the tests hold the flashing code against this.
 """
 import json
@@ -24,6 +31,7 @@ import os
 import struct
 import subprocess
 import tempfile
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -49,6 +57,7 @@ class Boot:
     blocks: int | None
     files: dict = field(default_factory=dict)
     said: list = field(default_factory=list)
+    app: str | None = None  # ESP32 family: the app partition the bootloader starts
 
     def config(self):
         """node_config.json as the node reads it after boot, or None."""
@@ -76,6 +85,38 @@ def partitions(flash, at=PARTITION_TABLE):
     return out
 
 
+# esp_ota_select_entry_t (esp_flash_partitions.h): ota_seq, seq_label[20], ota_state, crc
+OTA_SELECT = struct.Struct("<I20sII")
+OTA_IMG_INVALID, OTA_IMG_ABORTED, OTA_IMG_UNDEFINED = 3, 4, 0xFFFFFFFF  # esp_ota_img_states_t
+
+
+def ota_select_crc(seq):
+    """The entry's crc: CRC-32 of ota_seq alone (otatool.py: binascii.crc32(pack('I', seq), 0xFFFFFFFF))."""
+    return zlib.crc32(struct.pack("<I", seq), 0xFFFFFFFF)
+
+
+def ota_select_entry(seq, state=OTA_IMG_UNDEFINED):
+    """An otadata sector's entry as esp_ota_set_boot_partition writes it."""
+    return OTA_SELECT.pack(seq, b"\xff" * 20, state, ota_select_crc(seq))
+
+
+def boot_app(flash, parts):
+    """Label of the app partition the bootloader starts (see the module doc), or None."""
+    apps = [p for p in parts if p[1] == 0]
+    ota = sorted((p for p in apps if 0x10 <= p[2] < 0x20), key=lambda p: p[2])
+    otadata = next((p for p in parts if p[1] == 1 and p[2] == 0), None)
+    seqs = []
+    if otadata and ota:
+        for at in (otadata[3], otadata[3] + 4096):
+            seq, _label, state, crc = OTA_SELECT.unpack_from(flash, at)
+            if seq != 0xFFFFFFFF and crc == ota_select_crc(seq) and state not in (OTA_IMG_INVALID, OTA_IMG_ABORTED):
+                seqs.append(seq)
+    if seqs:
+        return ota[(max(seqs) - 1) % len(ota)][0]
+    factory = next((p for p in apps if p[2] == 0), None)
+    return factory[0] if factory else ota[0][0] if ota else None
+
+
 def boot(chip, flash, irom0_length=ESP8266_IROM0_LEN):
     """Boot a flash dump (bytes: the chip's whole flash) the way the port does; see the module doc."""
     flash = bytes(flash)
@@ -94,6 +135,7 @@ def boot(chip, flash, irom0_length=ESP8266_IROM0_LEN):
             raise NotImplementedError("a partition table with its own vfs/ffat row")  # not in v1.28.0's tables
         where = max(off + sz for _l, _t, _s, off, sz in parts)
         port = "esp32"
+        app = boot_app(flash, parts)
     fd, tmp = tempfile.mkstemp(prefix="mpboot-", suffix=".bin")
     try:
         with os.fdopen(fd, "wb") as f:
@@ -106,4 +148,5 @@ def boot(chip, flash, irom0_length=ESP8266_IROM0_LEN):
         raise RuntimeError(f"mpboot.py failed: {out.stderr or out.stdout}")
     res = json.loads(out.stdout)
     start = None if res["start_sec"] is None else res["start_sec"] * 4096
-    return Boot(res["outcome"], size, start, res["blocks"], res.get("files", {}), res["said"])
+    return Boot(res["outcome"], size, start, res["blocks"], res.get("files", {}), res["said"],
+                app if port == "esp32" else None)

@@ -70,6 +70,65 @@ class Filesystem:
         return self.offset + self.size
 
 
+# ESP-IDF partition types and subtypes (components/partition_table/gen_esp32part.py)
+PART_TYPES = {"app": 0x00, "data": 0x01}
+PART_SUBTYPES = {"app": {"factory": 0x00, **{f"ota_{i}": 0x10 + i for i in range(16)}},
+                 "data": {"ota": 0x00, "phy": 0x01, "nvs": 0x02}}
+
+
+@dataclass(frozen=True)
+class Partition:
+    name: str
+    type: str  # app, data
+    subtype: str  # factory, ota_0.. (app); nvs, ota, phy (data)
+    offset: int
+    size: int
+
+    @property
+    def end(self):
+        return self.offset + self.size
+
+    @property
+    def binary(self):
+        """(name, type, subtype, offset, size) as the binary table holds them (checks.partitions)."""
+        return (self.name, PART_TYPES[self.type], PART_SUBTYPES[self.type][self.subtype], self.offset, self.size)
+
+
+@dataclass(frozen=True)
+class PartitionTable:
+    """The ESP-IDF partition table a MicroPython ESP32 board is built with (ports/esp32/<table>)."""
+
+    table: str
+    rows: tuple
+
+    @property
+    def end(self):
+        """Where the firmware starts its vfs partition (ports/esp32/main.c): after the last partition."""
+        return max(r.end for r in self.rows)
+
+    @property
+    def ota_slots(self):
+        return tuple(r for r in self.rows if r.type == "app" and r.subtype.startswith("ota_"))
+
+    @property
+    def otadata(self):
+        return next((r for r in self.rows if r.type == "data" and r.subtype == "ota"), None)
+
+    @property
+    def boot_app(self):
+        """The app partition a first flash writes and an erased otadata boots: factory, else ota_0
+        (esp-idf bootloader_utility.c, bootloader_utility_get_selected_boot_partition)."""
+        apps = [r for r in self.rows if r.type == "app"]
+        return next((r for r in apps if r.subtype == "factory"), None) or min(apps, key=lambda r: r.offset)
+
+    @property
+    def has_ota(self):
+        return self.otadata is not None and len(self.ota_slots) >= 2
+
+    def binary(self):
+        return [r.binary for r in self.rows]
+
+
 @dataclass(frozen=True)
 class Region:
     offset: int
@@ -127,6 +186,7 @@ class Board:
     host_binary: bool = False  # the firmware is a program for this host (the unix port), not a flash image
     irom0: "Irom0 | None" = None
     romfs: "Region | None" = None
+    partitions: "PartitionTable | None" = None  # ESP32 family: the table the firmware is built with
     dir: Path = field(default=None, compare=False)
     _raw_variants: dict = field(default_factory=dict, repr=False, compare=False)
     _raw: dict = field(default_factory=dict, repr=False, compare=False)
@@ -148,9 +208,11 @@ class Board:
         """This board with a variant's overrides applied ("" or None: the default)."""
         if not variant:
             return self
-        if variant not in self._raw_variants:
+        name = self.variant_named(variant)
+        if name is None:
             valid = ", ".join(self.variants) or "none"
             raise MicrosError(f"board {self.name} has no variant {variant}: valid variants are {valid}")
+        variant = name
         over = self._raw_variants[variant]
         merged = {}
         for key, val in over.items():  # a variant's dict merges into the board's, None removes
@@ -158,7 +220,12 @@ class Board:
             merged[key] = {**base, **val} if isinstance(val, dict) and isinstance(base, dict) else val
         kw = {"variant": variant}
         kw.update(_fields(merged, f"{self.name}/{variant}"))
-        return _check(replace(self, **kw))
+        stated = (over.get("filesystem") or {}).get("offset")
+        return _check(_placed(replace(self, **kw), stated))
+
+    def variant_named(self, variant):
+        """The variant's name as board.json spells it (ota -> OTA), or None."""
+        return next((v for v in self.variants if v.lower() == str(variant).lower()), None)
 
 
 def flashable(b):
@@ -212,6 +279,10 @@ def _fields(d, where):
         if "romfs" in d:
             r = d["romfs"]
             out["romfs"] = None if r is None else Region(_int(r["offset"], "romfs.offset"), _int(r["size"], "romfs.size"))
+        if "partitions" in d:
+            pt = d["partitions"]
+            out["partitions"] = None if pt is None else PartitionTable(str(pt["table"]), tuple(
+                _partition(row, f"partitions.rows[{i}]") for i, row in enumerate(pt["rows"])))
         if "pins" in d:
             out["pins"] = {str(k): _int(v, f"pins.{k}") for k, v in d["pins"].items()}
     except (KeyError, TypeError) as err:
@@ -219,6 +290,25 @@ def _fields(d, where):
     except ValueError as err:
         raise MicrosError(f"{where}: {err}: fix board.json") from err
     return out
+
+
+def _partition(row, what):
+    name, ptype, sub, off, size = row
+    if ptype not in PART_SUBTYPES or sub not in PART_SUBTYPES[ptype]:
+        raise ValueError(f"{what}: {ptype}/{sub} is not an ESP-IDF partition type/subtype")
+    return Partition(str(name), ptype, sub, _int(off, f"{what}.offset"), _int(size, f"{what}.size"))
+
+
+def _placed(b, stated=None):
+    """ESP32 family: the filesystem runs from the end of the partition table's last partition to the
+    end of flash (ports/esp32/main.c), so a table places it; an offset board.json states must agree."""
+    fs, pt = b.filesystem, b.partitions
+    if fs is None or pt is None or fs.extent != "flash-end":
+        return b
+    if stated is not None and _int(stated, "filesystem.offset") != pt.end:
+        raise MicrosError(f"boards/{b.name}/board.json{' variant ' + b.variant if b.variant else ''}: filesystem "
+                          f"offset {stated} is not where {pt.table} ends ({pt.end:#x}): fix board.json")
+    return replace(b, filesystem=replace(fs, offset=pt.end, size=b.flash_bytes - pt.end))
 
 
 def _check(b):
@@ -238,6 +328,16 @@ def _check(b):
             raise MicrosError(f"{where}: filesystem ends at {fs.end:#x}, past the {b.flash_size} flash")
         if fs.offset <= b.firmware.offset:
             raise MicrosError(f"{where}: filesystem must come after the firmware")
+    pt = b.partitions
+    if pt is not None:
+        rows = sorted(pt.rows, key=lambda r: r.offset)
+        for a, nxt in zip(rows, rows[1:]):
+            if a.end > nxt.offset:
+                raise MicrosError(f"{where}: partitions {a.name} and {nxt.name} overlap")
+        if pt.end > size:
+            raise MicrosError(f"{where}: {pt.table} ends at {pt.end:#x}, past the {b.flash_size} flash")
+        if pt.otadata is not None and len(pt.ota_slots) < 2:
+            raise MicrosError(f"{where}: {pt.table} has otadata but not two ota app slots")
     return b
 
 
@@ -266,7 +366,7 @@ def load(path):
         _raw=d,
         **{"description": "", **_fields(d, where)},
     )
-    return _check(b)
+    return _check(_placed(_check(b), (d.get("filesystem") or {}).get("offset")))
 
 
 def all_boards(root=BOARDS):
@@ -296,8 +396,21 @@ def get(name, variant=None, root=BOARDS):
     key = normalise(name)
     for b in boards:
         if key in (normalise(n) for n in (b.name, *b.aliases)):
+            if variant and b.variant_named(variant) is None:
+                raise MicrosError(no_variant(b, variant, boards))
             return b.with_variant(variant)
     raise MicrosError(f"unknown board {str(name)!r}: valid boards are {valid(boards)}")
+
+
+def no_variant(board, variant, boards):
+    """The one line for a board without this variant: its own variants and the boards that have it."""
+    has = [b for b in boards if b.variant_named(variant) is not None]
+    own = ", ".join(board.variants) or "none"
+    if not has:
+        return f"board {board.name} has no variant {variant}: valid variants are {own}"
+    use = has[0].aliases[0] if has[0].aliases else has[0].name
+    return (f"board {board.name} has no variant {has[0].variant_named(variant)} (its variants: {own}); "
+            f"MicroPython v1.28.0 has it for {valid(has)}: e.g. --board {use} --variant {variant}")
 
 
 def table(root=BOARDS):
@@ -311,5 +424,16 @@ def table(root=BOARDS):
                      f"{b.firmware.file}, a host program" if b.host_binary else
                      f"{b.firmware.file} @ {b.firmware.offset:#x}",
                      f"{fs.offset:#x}+{fs.size:#x}" if fs else "none",
-                     f"{b.mpy.tag} {b.mpy.arch}", ", ".join(b.variants)))
+                     f"{b.mpy.tag} {b.mpy.arch}", ", ".join(describe_variant(b, v) for v in b.variants)))
     return head, rows
+
+
+def describe_variant(board, variant):
+    """A variant as `invoke boards` lists it: OTA ones with their app slots and filesystem."""
+    v = board.with_variant(variant)
+    if v.partitions is None or not v.partitions.has_ota:
+        return variant
+    slots = v.partitions.ota_slots
+    size = min(s.size for s in slots)
+    fs = v.filesystem
+    return f"{variant} ({len(slots)} app slots of {size // 1024} KB, filesystem {fs.offset:#x}+{fs.size:#x})"

@@ -149,6 +149,15 @@ def _image_length(img):
     return img.data_length + 32 if getattr(img, "append_digest", False) else img.data_length
 
 
+def image_length(chip, data):
+    """Bytes of the ESP image at the start of `data` (header, segments, checksum, SHA-256), as
+    esptool parses it; MicrosError if it does not parse."""
+    img = _load(chip, data)
+    if isinstance(img, Exception):
+        raise MicrosError(f"no {chip_title(chip)} image here ({img})")
+    return _image_length(img)
+
+
 def check_esp32_firmware(board, data, name):
     """ESP32 family: firmware.bin = bootloader (at the board's firmware offset) + partition table
     (0x8000) + app (its partition), as ports/esp32/makeimg.py joins them."""
@@ -180,11 +189,45 @@ def check_esp32_firmware(board, data, name):
     if _image_length(app) > app_size:
         raise MicrosError(f"{name}: the app ({_image_length(app)} bytes) is larger than its partition "
                           f"{app_name} ({app_size} bytes)")
+    # an OTA table: a firmware update writes the other slot, so the app must fit every ota slot
+    # (ESP32_GENERIC/sdkconfig.ota builds for size to fit partitions-4MiB-ota.csv's 0x180000)
+    for slot, _t, _s, _o, size in (r for r in apps if 0x10 <= r[2] < 0x20):
+        if _image_length(app) > size:
+            raise MicrosError(f"{name}: the app ({_image_length(app)} bytes) does not fit the OTA slot {slot} "
+                              f"({size} bytes): a firmware update could not write it; build it smaller")
     fs_at = fs_offset_of(rows)
+    if board.partitions is not None and board.partitions.binary() != list(rows):
+        built_for = _variant_of(board, rows)
+        if built_for is None:
+            what, do = "a table board.json does not know", "pass the firmware built for this board"
+        else:
+            table = _base(board).with_variant(built_for).partitions.table
+            what = f"{table}, the {built_for or 'default'} variant's"
+            do = f"pass --variant {built_for.lower()}" if built_for else "leave out --variant"
+        raise MicrosError(f"{name}: its partition table is {what} and puts the filesystem at {fs_at:#x}; board "
+                          f"{board.full_name} uses {board.partitions.table} (filesystem at "
+                          f"{board.filesystem.offset:#x}): {do}")
     if board.filesystem is not None and fs_at != board.filesystem.offset:
         raise MicrosError(
             f"{name}: its partition table puts the filesystem at {fs_at:#x}, board {board.full_name} at "
             f"{board.filesystem.offset:#x}: pick the --variant this firmware was built for, or the firmware for it")
+
+
+def _variant_of(board, rows):
+    """The board's variant ("" the default) whose partition table the firmware carries, or None."""
+    base = _base(board)
+    for v in ("",) + base.variants:
+        pt = base.with_variant(v).partitions
+        if pt is not None and pt.binary() == list(rows):
+            return v
+    return None
+
+
+def _base(board):
+    """The board's default variant, as board.json has it."""
+    from microsctl.firmware import boards
+
+    return boards.get(board.name)
 
 
 def check_esp8266_firmware(board, data, name):

@@ -27,6 +27,7 @@ from microsctl.flashing import checks
 from microsctl.flashing import fsimage
 from microsctl.flashing import geometry
 from microsctl.flashing import imagemeta
+from microsctl.flashing import layout
 from microsctl.flashing import profiles
 from microsctl.flashing import readback
 
@@ -293,9 +294,10 @@ def flash(board, port=None, profile="default", firmware=None, prebuilt=None, era
     b, img = _sized_image(b, sized, img, profile, cfg, fw)
     fs = b.filesystem
     with staging(b) as stage:
-        fw_path = stage(Path(firmware).name, fw)
+        # an OTA table: bootloader, table, initial otadata and app apart, as ESP-IDF flashes (layout.py)
+        parts = [(off, stage(name, data)) for off, name, data in layout.firmware_parts(b, fw, Path(firmware).name)]
         fs_path = stage(f"fs-{profile}.img", img)
-        argv = write_argv(b, port, [(b.firmware.offset, fw_path), (fs.offset, fs_path)], baud, erase,
+        argv = write_argv(b, port, parts + [(fs.offset, fs_path)], baud, erase,
                           before=before, flash_size=geometry.header_size_arg(b))
         used = run_write(argv)
     return {"argv": used, "config": profiles.masked(cfg)}
