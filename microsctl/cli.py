@@ -296,7 +296,8 @@ def boards(c):
 @task(
     help={
         "board": "board to build for (required; invoke boards lists them): esp8266, esp32, esp32-c3, esp32-s3, sim",
-        "variant": "MicroPython board variant, e.g. FLASH_1M or SPIRAM (default: the board's default)",
+        "variant": "MicroPython board variant, e.g. FLASH_1M, SPIRAM or ota (any case; invoke boards lists them; "
+        "default: the board's default)",
         "dry_run": "print the commands (and the ESP8266 irom0 budget) without running them",
         "jobs": "parallel make jobs inside the container (default: number of CPUs)",
     }

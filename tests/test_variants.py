@@ -140,7 +140,7 @@ def test_build_argv_for_the_ota_variant():
 def test_checks_accept_the_ota_table_only_with_the_variant():
     ota_fw = images.firmware("esp32", 1500 * 1024, table="ota")
     checks.check_firmware(boards.get("esp32", "ota"), ota_fw, "firmware.bin")
-    with pytest.raises(MicrosError, match="partitions-4MiB-ota.csv, the OTA variant's .*: pass --variant ota"):
+    with pytest.raises(MicrosError, match="partitions-4MiB-ota.csv, the OTA variant's .*: pick the --variant it was built for, --variant ota"):
         checks.check_firmware(boards.get("esp32"), ota_fw, "firmware.bin")
     with pytest.raises(MicrosError, match="partitions-4MiBplus.csv, the default variant's .*: leave out --variant"):
         checks.check_firmware(boards.get("esp32", "ota"), images.firmware("esp32", 400_000), "firmware.bin")
@@ -246,3 +246,26 @@ def test_the_boot_model_picks_the_slot_as_the_idf_bootloader():
     assert model.boot_app(flash_with(model.ota_select_entry(1), aborted), ota) == "ota_0"
     assert model.boot_app(flash_with(), plain) == "factory"
     assert model.ota_select_crc(1) == 0x4743989A  # as IDF's otatool.py computes it
+
+
+def test_usb_update_of_a_node_running_ota_1_boots_the_new_firmware(secrets, tmp_path):
+    """`invoke update --variant ota` on a node whose bootloader starts ota_1 (after a firmware
+    OTA): the new app goes to ota_0 and otadata is erased as on first flash, so the bootloader
+    starts the new firmware (not the old ota_1); the settings stay where they were (0x310000)."""
+    from microsctl.flashing import update
+
+    b = boards.get("esp32", "ota")
+    old, new = _fw(tmp_path, name="old.bin"), tmp_path / "new.bin"
+    new.write_bytes(images.firmware("esp32", 1400 * 1024, seed=7, table="ota"))
+    with EspRom("esp32", 4 * MB) as rom:
+        flash.flash(b, rom.url, "lamp", firmware=old, sets=["devfid=ota-upd"])
+        rom.flash.program(0xD000, model.ota_select_entry(1))
+        rom.flash.program(0xE000, model.ota_select_entry(2))
+        assert rom.boot().app == "ota_1"
+        out = update.update(b, rom.url, firmware=new, backup_to=tmp_path / "bk")
+        assert out["mode"] == update.KEEP
+        res = rom.boot()
+        dump = bytes(rom.flash.data)
+    app = layout.firmware_parts(b, new.read_bytes())[-1][2]
+    assert res.app == "ota_0" and dump[0x10000 : 0x10000 + len(app)] == app
+    assert res.outcome == "mounted" and res.config()["devfid"] == "ota-upd" and res.start == 0x310000

@@ -203,7 +203,8 @@ def check_esp32_firmware(board, data, name):
         else:
             table = _base(board).with_variant(built_for).partitions.table
             what = f"{table}, the {built_for or 'default'} variant's"
-            do = f"pass --variant {built_for.lower()}" if built_for else "leave out --variant"
+            do = (f"pick the --variant it was built for, --variant {built_for.lower()}" if built_for
+                  else "it was built for the board's default: leave out --variant")
         raise MicrosError(f"{name}: its partition table is {what} and puts the filesystem at {fs_at:#x}; board "
                           f"{board.full_name} uses {board.partitions.table} (filesystem at "
                           f"{board.filesystem.offset:#x}): {do}")

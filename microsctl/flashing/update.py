@@ -37,6 +37,7 @@ from microsctl.flashing import flash as fl
 from microsctl.flashing import fsimage
 from microsctl.flashing import geometry
 from microsctl.flashing import imagemeta
+from microsctl.flashing import layout
 from microsctl.flashing import readback
 
 KEEP, CARRY, NOTHING = "keep", "carry", "nothing"
@@ -227,7 +228,7 @@ def update(board, port=None, firmware=None, prebuilt=None, baud=fl.FAST_BAUD, in
     saved = _keep_on_host(b, node, backup_to)
     parts = []
     with fl.staging(sized) as stage:
-        parts.append((b.firmware.offset, stage(fw_path.name, fw)))
+        parts += [(off, stage(name, data)) for off, name, data in layout.firmware_parts(b, fw, fw_path.name)]
         if mode == CARRY:
             _say(f"the new firmware mounts the filesystem at {new_fs.offset:#x} with {new_fs.block_count} blocks, "
                  f"the node's is at {node.fs.offset:#x} with {node.blocks}: carrying its {len(node.files)} files "
