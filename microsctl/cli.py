@@ -453,6 +453,8 @@ def ota(c, port=None, host="127.0.0.1", files=None, profile=None, board=None, ti
 
     if dev and all:
         raise MicrosError("--dev and --all exclude each other: pick one")
+    if wave is not None and not all:
+        raise MicrosError("--wave sizes the waves of --all: give --all too, or leave --wave out")
     if firmware is not None or prebuilt is not None:
         if files or set or all:
             raise MicrosError("--firmware updates one node's firmware alone: send files or settings, or use --all, "
@@ -477,7 +479,7 @@ def ota(c, port=None, host="127.0.0.1", files=None, profile=None, board=None, ti
 
         targets = [(d.get("fuid") or u, d["host"], int(d["port"])) for u, d in rows]
         done, ok = waves.ota_all(targets, files, board, profile, int(timeout), set, wave or waves.DEFAULT_WAVE)
-        print_table(waves.COLUMNS, [o.row() for o in done])
+        print_table(waves.COLUMNS, [node.row() for node in done])
         if not ok:
             raise MicrosError(waves.summary(done))
         return

@@ -284,7 +284,7 @@ def test_invoke_ota_dev_and_all(mk, lm, tmp_path, monkeypatch):
     out = inv("--all", "--files", str(tmp_path / "src" / "LM_mine.py"))
     assert out.returncode == 0, out.stderr
     lines = out.stdout.strip().splitlines()
-    assert lines[0].split() == ["node", "address", "version", "before", "after", "result"]
+    assert lines[0].split() == ["node", "address", "wave", "version", "before", "after", "result"]
     assert "canary, updated" in lines[1] and lines[1].startswith("alpha")
     a.stop()  # the canary is down: nothing else is tried
     out = inv("--all", "--files", str(lm), "--timeout", "2")

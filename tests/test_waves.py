@@ -171,3 +171,10 @@ def test_ota_all_task_prints_the_table(fleet, files, tmp_path):
     assert set(body) == {"fleet01", "fleet02", "fleet03"}
     assert body["fleet01"][2:] == ["canary", version, version, "canary,", "updated"]
     assert body["fleet03"][2:] == ["1", version, version, "updated"]
+
+
+def test_wave_without_all_is_one_line():
+    res = subprocess.run(INVOKE + ["ota", "--wave", "3", "--files", "x.py"], capture_output=True, text=True,
+                         timeout=60, cwd=ROOT)
+    assert res.returncode == 1 and res.stderr.strip().splitlines() == [
+        "error: --wave sizes the waves of --all: give --all too, or leave --wave out"]

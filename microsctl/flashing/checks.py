@@ -228,7 +228,7 @@ def _base(board):
     """The board's default variant, as board.json has it."""
     from microsctl.firmware import boards
 
-    return boards.get(board.name)
+    return boards.get(board.name, root=board.dir.parent) if board.dir else boards.get(board.name)
 
 
 def check_esp8266_firmware(board, data, name):
