@@ -269,3 +269,24 @@ def test_usb_update_of_a_node_running_ota_1_boots_the_new_firmware(secrets, tmp_
     app = layout.firmware_parts(b, new.read_bytes())[-1][2]
     assert res.app == "ota_0" and dump[0x10000 : 0x10000 + len(app)] == app
     assert res.outcome == "mounted" and res.config()["devfid"] == "ota-upd" and res.start == 0x310000
+
+
+@pytest.mark.parametrize("flashed,given,hint", [("ota", None, "pass --variant ota"),
+                                                 (None, "ota", "leave out --variant")])
+def test_provision_refuses_a_node_of_another_variant(secrets, tmp_path, flashed, given, hint):
+    """Settings alone go where --board's table puts the filesystem: on a node flashed with the
+    OTA table, 0x200000 is inside ota_1 (partitions-4MiB-ota.csv), so the default board's
+    provisioning is refused after reading the node's table, before a byte is written."""
+    node_board = boards.get("esp32", flashed)
+    with EspRom("esp32", 4 * MB) as rom:
+        flash.flash(node_board, rom.url, "lamp", firmware=_fw(tmp_path, table="ota" if flashed else "default"),
+                    sets=["devfid=keep-me"])
+        before = bytes(rom.flash.data)
+        with pytest.raises(MicrosError, match=f"keeps its filesystem at .*: {hint}; nothing was written"):
+            flash.provision(boards.get("esp32", given), rom.url, "heartbeat", backup_to=tmp_path / "bk")
+        assert bytes(rom.flash.data) == before
+        flash.provision(node_board, rom.url, "heartbeat", backup_to=tmp_path / "bk")
+        res = rom.boot()
+    # with the node's own variant the settings land where its firmware mounts them
+    assert res.outcome == "mounted" and res.config()["devfid"] == "heartbeat01"
+    assert res.start == node_board.filesystem.offset

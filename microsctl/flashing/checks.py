@@ -197,11 +197,11 @@ def check_esp32_firmware(board, data, name):
                               f"({size} bytes): a firmware update could not write it; build it smaller")
     fs_at = fs_offset_of(rows)
     if board.partitions is not None and board.partitions.binary() != list(rows):
-        built_for = _variant_of(board, rows)
+        built_for = variant_of(board, rows)
         if built_for is None:
             what, do = "a table board.json does not know", "pass the firmware built for this board"
         else:
-            table = _base(board).with_variant(built_for).partitions.table
+            table = base_board(board).with_variant(built_for).partitions.table
             what = f"{table}, the {built_for or 'default'} variant's"
             do = (f"pick the --variant it was built for, --variant {built_for.lower()}" if built_for
                   else "it was built for the board's default: leave out --variant")
@@ -214,9 +214,9 @@ def check_esp32_firmware(board, data, name):
             f"{board.filesystem.offset:#x}: pick the --variant this firmware was built for, or the firmware for it")
 
 
-def _variant_of(board, rows):
+def variant_of(board, rows):
     """The board's variant ("" the default) whose partition table the firmware carries, or None."""
-    base = _base(board)
+    base = base_board(board)
     for v in ("",) + base.variants:
         pt = base.with_variant(v).partitions
         if pt is not None and pt.binary() == list(rows):
@@ -224,7 +224,7 @@ def _variant_of(board, rows):
     return None
 
 
-def _base(board):
+def base_board(board):
     """The board's default variant, as board.json has it."""
     from microsctl.firmware import boards
 

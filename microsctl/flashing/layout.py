@@ -10,6 +10,10 @@ The initial otadata is erased flash, 0xFF over the whole partition
 selection and starts ota_0, where the new app is (bootloader_utility.c,
 bootloader_utility_get_selected_boot_partition): a node that had switched to ota_1 by a
 firmware OTA boots the firmware just flashed. Every other board gets firmware.bin whole.
+
+`check_node_table`: settings alone (`invoke provision`) go where the board's table puts the
+filesystem; on a node whose own table is another variant's that would be inside an app slot
+(0x200000 lies in ota_1 of partitions-4MiB-ota.csv), so it is refused before anything is written.
 """
 from microsctl import MicrosError
 from microsctl.flashing import checks
@@ -34,3 +38,24 @@ def firmware_parts(board, fw, name="firmware.bin"):
     return [(base, "bootloader.bin", boot), (table_at, "partition-table.bin", table),
             (pt.otadata.offset, "ota_data_initial.bin", b"\xff" * pt.otadata.size),
             (app.offset, "micropython.bin", app_image)]
+
+
+def check_node_table(board, table):
+    """MicrosError when the partition table read from the node (0xC00 bytes at 0x8000) puts its
+    filesystem elsewhere than `board` does; an erased or unreadable table is not judged here."""
+    if board.partitions is None or board.filesystem is None:
+        return
+    try:
+        rows = checks.partitions(table)
+    except MicrosError:
+        return
+    at = checks.fs_offset_of(rows)
+    if at == board.filesystem.offset:
+        return
+    v = checks.variant_of(board, rows)
+    if v is None:
+        do = "flash it with 'invoke flash' to give it this board's layout"
+    else:
+        do = f"pass --variant {v.lower()}" if v else "leave out --variant"
+    raise MicrosError(f"the node's partition table keeps its filesystem at {at:#x}, --board {board.full_name} "
+                      f"at {board.filesystem.offset:#x}: {do}; nothing was written")

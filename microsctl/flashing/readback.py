@@ -169,6 +169,10 @@ def from_chip(board, port, before="default-reset"):
         with connect_esp(port=port, chip=board.chip, before=before) as esp:
             esp = run_stub(esp)  # a few blocks only: no baud change, the stub stays at 115200
             attach_flash(esp)
+            if board.partitions is not None:  # an OTA node's settings are not at the default's offset
+                from microsctl.flashing import layout
+
+                layout.check_node_table(board, read(checks.PARTITION_TABLE_OFFSET, layout.PARTITION_TABLE_MAX))
             result = judge(read, fs)  # its read errors end up in the result, not here
     except (esptool.FatalError, OSError) as err:
         wrong = checks.wrong_chip(err, port)
