@@ -119,7 +119,7 @@ class PartitionTable:
         """The app partition a first flash writes and an erased otadata boots: factory, else ota_0
         (esp-idf bootloader_utility.c, bootloader_utility_get_selected_boot_partition)."""
         apps = [r for r in self.rows if r.type == "app"]
-        return next((r for r in apps if r.subtype == "factory"), None) or min(apps, key=lambda r: r.offset)
+        return next((r for r in apps if r.subtype == "factory"), None) or min(apps, key=lambda r: r.binary[2])
 
     @property
     def has_ota(self):
@@ -281,6 +281,8 @@ def _fields(d, where):
             out["romfs"] = None if r is None else Region(_int(r["offset"], "romfs.offset"), _int(r["size"], "romfs.size"))
         if "partitions" in d:
             pt = d["partitions"]
+            if pt is not None and not pt["rows"]:
+                raise ValueError("partitions.rows is empty")
             out["partitions"] = None if pt is None else PartitionTable(str(pt["table"]), tuple(
                 _partition(row, f"partitions.rows[{i}]") for i, row in enumerate(pt["rows"])))
         if "pins" in d:
