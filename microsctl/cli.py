@@ -421,8 +421,9 @@ def update(c, board=None, port="", firmware=None, prebuilt=None, index=None, bau
         "port": "TCP port of the node's shell (default 9008, or the cached one with --dev)",
         "host": "node address (default 127.0.0.1)",
         "dev": "the node by name (devfid), hardware id or address, through the device cache (invoke scan)",
-        "all": "every node in the device cache: the first alone as a canary, then the rest in parallel waves "
-        "(--wave); no new wave starts after a failure; prints each node's version before and after",
+        "all": "every node in the device cache (files, or with --firmware the firmware): the first alone as a "
+        "canary, then the rest in parallel waves (--wave); no new wave starts after a failure; prints each node's "
+        "version before and after",
         "wave": "with --all: how many nodes are updated at once after the canary (default 4)",
         "files": "a file to send: LM_*.py is compiled to .mpy first, other files go as they are; repeatable",
         "profile": "also send this profile's Load Modules that are not frozen in the core; its "
@@ -455,10 +456,24 @@ def ota(c, port=None, host="127.0.0.1", files=None, profile=None, board=None, ti
         raise MicrosError("--dev and --all exclude each other: pick one")
     if wave is not None and not all:
         raise MicrosError("--wave sizes the waves of --all: give --all too, or leave --wave out")
+    if (firmware is not None or prebuilt is not None) and all:
+        if files or set:
+            raise MicrosError("--firmware updates the firmware alone: send files or settings in another run")
+        from microsctl.fleet import cache as devcache
+        from microsctl.fleet import waves
+
+        targets = [(d.get("fuid") or u, d["host"], int(d["port"])) for u, d in devcache.Cache().rows()]
+        if not targets:
+            raise MicrosError("the device cache is empty: run 'invoke scan' first")
+        done, ok = waves.firmware_all(targets, firmware, board, prebuilt, index, int(timeout), variant,
+                                      wave or waves.DEFAULT_WAVE)
+        print_table(waves.COLUMNS, [node.row() for node in done])
+        if not ok:
+            raise MicrosError(waves.summary(done))
+        return
     if firmware is not None or prebuilt is not None:
-        if files or set or all:
-            raise MicrosError("--firmware updates one node's firmware alone: send files or settings, or use --all, "
-                              "in another run")
+        if files or set:
+            raise MicrosError("--firmware updates one node's firmware alone: send files or settings in another run")
         from microsctl.node import fwota
 
         if dev:

@@ -134,3 +134,32 @@ def ota_all(targets, files=(), board=None, profile=None, timeout=60, sets=None, 
         return res["version"]
 
     return run(targets, update, wave)
+
+
+def firmware_all(targets, firmware=None, board=None, prebuilt=None, index=None, timeout=60, variant=None,
+                 wave=DEFAULT_WAVE, on_progress=None):
+    """`invoke ota --all --firmware`: one firmware image (picked and checked once, for the canary's
+    board when none is named) streamed into every node's idle app slot, in waves. A node that
+    rolled back to its old firmware (microsctl/node/fwota.py) counts as a failure."""
+    from microsctl.node import fwota
+
+    plan(targets, wave)
+    if not targets:
+        return [], True
+    _, host, port = targets[0]
+    image, path = fwota.pick_image(port, host, firmware, board, prebuilt, index, variant)
+    print(f"[ota] firmware {path}: {len(image)} B for the nodes' idle app slots", file=sys.stderr, flush=True)
+
+    def update(name, host, port):
+        def progress(done, total):
+            if on_progress:
+                on_progress(name, done, total)
+
+        res = fwota.push(image, port, host, timeout, progress)
+        a = res["after"]
+        if res["result"] == "rolled back":
+            raise MicrosError(f"the new firmware did not pass its first boot: rolled back to {a['running']} "
+                              f"(micrOS {a['version']})")
+        return a["version"]
+
+    return run(targets, update, wave)

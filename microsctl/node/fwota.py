@@ -140,10 +140,10 @@ def push(image, port, host="127.0.0.1", timeout=60, progress=None):
             "seconds": sent, "total_seconds": time.monotonic() - t0}
 
 
-def firmware_ota(port, host="127.0.0.1", firmware=None, board=None, prebuilt=None, index=None, timeout=60,
-                 variant=None):
-    """`invoke ota --firmware` on one node: pick and check the image, push it, report. Without a
-    board the node is asked: a virtual node takes the sim's image, a board needs --board."""
+def pick_image(port, host="127.0.0.1", firmware=None, board=None, prebuilt=None, index=None, variant=None):
+    """(app image, its file) for `invoke ota --firmware`: the image named, the release's or the one
+    invoke build made, checked for the board. Without a board the node at host:port is asked:
+    a virtual node takes the sim's image, a board needs --board."""
     from microsctl.firmware import boards
     from microsctl.flashing import flash
 
@@ -172,6 +172,14 @@ def firmware_ota(port, host="127.0.0.1", firmware=None, board=None, prebuilt=Non
     except OSError as err:
         raise MicrosError(f"cannot read firmware {firmware}: {err.strerror}") from err
     image = app_image(b, data, str(firmware))
+    return image, firmware
+
+
+def firmware_ota(port, host="127.0.0.1", firmware=None, board=None, prebuilt=None, index=None, timeout=60,
+                 variant=None):
+    """`invoke ota --firmware` on one node: pick and check the image, push it, report. Without a
+    board the node is asked: a virtual node takes the sim's image, a board needs --board."""
+    image, firmware = pick_image(port, host, firmware, board, prebuilt, index, variant)
     print(f"[ota] firmware {firmware}: {len(image)} B for an app slot of {host}:{port}", file=sys.stderr, flush=True)
     last = [0]
 
