@@ -40,8 +40,8 @@ def test_firmware_waves_update_every_node_in_parallel_after_the_canary(mk, cores
 
 def test_a_canary_that_rolls_back_stops_the_fleet(mk, cores):  # noqa: F811
     nodes = [mk() for _ in range(3)]
-    done, ok = waves.firmware_all(_targets(nodes), cores["bad"], board="sim", wave=2)
-    assert not ok and [o.state for o in done] == ["failed", "not tried", "not tried"]
+    done, ok = waves.firmware_all(_targets(nodes), cores["bad"], board="sim", timeout=120, wave=2)
+    assert not ok and [o.state for o in done] == ["failed", "not tried", "not tried"], [o.row() for o in done]
     assert "rolled back to ota_0 (micrOS 0.1.0)" in done[0].error and done[0].after == "-"
     assert [_running(n) for n in nodes] == [("ota_0", "0.1.0")] * 3
 
