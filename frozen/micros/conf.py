@@ -57,6 +57,8 @@ mqttpfx s micros 1 1 32
 mqttper i 60 1 1 86400
 mqttka i 60 1 2 3600
 mqttdisc s homeassistant 1 0 32
+mqtttls b False 1 0 1
+mqttca s n/a 1 0 64
 """
 
 _vals = []  # the values, in SCHEMA order: a list costs far less than a dict

@@ -7,7 +7,7 @@
 # retrying until it is back, as esp32/network_wlan.c does (its STA_DISCONNECTED
 # handler calls esp_wifi_connect() again while connect was requested).
 # MICROS_SIM_IP is the station's address (the one the shell binds, see
-# simboot.py), 127.0.0.1 when unset.
+# simboot.py), 127.0.0.1 when unset; MICROS_SIM_DNS its DNS server (ifconfig()[3]).
 import os
 import time
 import chip
@@ -36,6 +36,22 @@ def _nets():
     return out
 
 
+def _dns():
+    # the station's DNS server, as DHCP gives a board its LAN's: MICROS_SIM_DNS, else
+    # the host's first nameserver (its own stub at 127.0.0.53 with systemd-resolved)
+    ip = os.getenv("MICROS_SIM_DNS")
+    if not ip:
+        try:
+            with open("/etc/resolv.conf") as f:
+                for ln in f:
+                    p = ln.split()
+                    if len(p) > 1 and p[0] == "nameserver" and p[1].count(".") == 3:
+                        return p[1]
+        except OSError:
+            pass
+    return ip or "127.0.0.1"
+
+
 def _mac(kind):
     seed = os.getenv("MICROS_SIM_NODE") or "sim"
     h = 0
@@ -53,7 +69,7 @@ class WLAN:
             w._active = False
             w._conn = False
             w._cfg = {"mac": _mac(kind), "essid": "", "password": "", "authmode": 0}
-            w._ip = (os.getenv("MICROS_SIM_IP") or "127.0.0.1", "255.0.0.0", "127.0.0.1", "127.0.0.1") if kind == STA_IF else (
+            w._ip = (os.getenv("MICROS_SIM_IP") or "127.0.0.1", "255.0.0.0", "127.0.0.1", _dns()) if kind == STA_IF else (
                 "192.168.4.1", "255.255.255.0", "192.168.4.1", "192.168.4.1")
             _ifs[kind] = w
         return w

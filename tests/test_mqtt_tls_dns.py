@@ -1,0 +1,158 @@
+"""The broker's name is resolved without blocking the node (frozen/micros/dns.py).
+
+On every port of MicroPython v1.28.0 socket.getaddrinfo blocks the caller: extmod/modlwip.c
+(ESP8266) spins in poll_sockets() until lwIP's DNS callback fires, ports/esp32/modsocket.c waits
+in lwip_getaddrinfo(), the unix port in libc; extmod/asyncio/stream.py's open_connection calls it
+("# TODO this is blocking!"). The virtual node here runs in its own mount namespace whose
+/etc/resolv.conf names a DNS server this test runs (127.0.0.77:53, so the test needs root and
+unshare): both libc's resolver (the old code) and the node's own DNS client (the station's DNS
+server is ifconfig()[3], ports/unix/network.py reads it from resolv.conf as DHCP gives it on a
+board) ask it. The server holds its answer while the test talks to the shell."""
+import os
+import shutil
+import socket
+import struct
+import threading
+import time
+
+import pytest
+
+from microsctl.mqtt import broker as mb
+from microsctl.node.client import Shell
+from microsctl.node.sim import SimNode, free_port
+from tests.test_mqtt import Watch, mqtt_sets
+
+DNS_IP = "127.0.0.77"
+
+
+def _can_run():
+    if not mb.mosquitto():
+        return "mosquitto is not installed (apt-get install mosquitto)"
+    if os.geteuid() != 0 or not shutil.which("unshare"):
+        return "needs root and unshare (util-linux): a DNS server on port 53 and a node with its own resolv.conf"
+    return None
+
+
+pytestmark = pytest.mark.skipif(_can_run() is not None, reason=str(_can_run()))
+
+
+class FakeDNS:
+    """A DNS server on DNS_IP:53 (RFC 1035 §4): A queries for `name` get `addr` (others an empty
+    answer, unknown names NXDOMAIN), once `release` is set; `mute` drops every query."""
+
+    def __init__(self, name, addr="127.0.0.1"):
+        self.name, self.addr = name, addr
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind((DNS_IP, 53))
+        self.sock.settimeout(0.2)
+        self.release = threading.Event()
+        self.asked = threading.Event()
+        self.mute = False
+        self.queries = 0
+        self.held = []
+        self.done = False
+        self.t = threading.Thread(target=self._serve, daemon=True)
+        self.t.start()
+
+    def _reply(self, q):
+        at, labels = 12, []
+        while q[at]:
+            labels.append(q[at + 1:at + 1 + q[at]].decode())
+            at += 1 + q[at]
+        qtype = struct.unpack(">H", q[at + 1:at + 3])[0]
+        question = q[12:at + 5]
+        name = ".".join(labels)
+        if name != self.name:
+            return q[:2] + b"\x81\x83" + b"\x00\x01\x00\x00\x00\x00\x00\x00" + question  # NXDOMAIN
+        if qtype != 1:
+            return q[:2] + b"\x81\x80" + b"\x00\x01\x00\x00\x00\x00\x00\x00" + question
+        rr = b"\xc0\x0c\x00\x01\x00\x01\x00\x00\x00\x3c\x00\x04" + socket.inet_aton(self.addr)
+        return q[:2] + b"\x81\x80" + b"\x00\x01\x00\x01\x00\x00\x00\x00" + question + rr
+
+    def _serve(self):
+        while not self.done:
+            if self.release.is_set():
+                for q, peer in self.held:
+                    self.sock.sendto(self._reply(q), peer)
+                self.held = []
+            try:
+                q, peer = self.sock.recvfrom(512)
+            except OSError:
+                continue
+            self.queries += 1
+            self.asked.set()
+            if not self.mute:
+                self.held.append((q, peer))
+
+    def close(self):
+        self.done = True
+        self.t.join(2)
+        self.sock.close()
+
+
+class NamespacedNode(SimNode):
+    """A virtual node whose /etc/resolv.conf names DNS_IP (a private mount namespace)."""
+
+    def argv(self):
+        rc = self.dir / "resolv.conf"
+        rc.write_text(f"nameserver {DNS_IP}\n")
+        return ["unshare", "-m", "sh", "-c", 'mount --bind "$0" /etc/resolv.conf && exec "$@"', str(rc),
+                *super().argv()]
+
+
+@pytest.fixture
+def dns_node(tmp_path):
+    made = []
+
+    def make(sets, name):
+        n = NamespacedNode(name, root=tmp_path, heap="128k", drive=True)
+        n.prepare("lamp", sets, port=free_port())
+        made.append(n)
+        return n.start()
+
+    yield make
+    for n in made:
+        n.stop()
+
+
+def test_shell_answers_while_the_broker_name_is_resolved_and_the_address_is_kept(dns_node):
+    dns = FakeDNS("broker.micros.test")
+    try:
+        with mb.Mosquitto() as b:
+            w = Watch(b.port, "micros/dns01/status")
+            n = dns_node(mqtt_sets(b, mqtthost="broker.micros.test", devfid="dns01"), "dns01")
+            assert dns.asked.wait(10), "the node never asked the DNS server for the broker's name"
+            # the answer is held: the node is resolving, and its shell must still serve
+            with Shell(n.port, timeout=8) as s:
+                assert s.cmd("hello").startswith("hello:dns01:")
+            assert not w.wait(lambda m: m[1] == "online", timeout=0.2)  # not yet resolved
+            dns.release.set()
+            assert w.wait(lambda m: m[1] == "online", timeout=10), open(n.log).read()[-600:]
+            # DNS goes silent: after a broker restart the node comes back on the address it kept
+            dns.mute = True
+            asked = dns.queries
+            b.restart(down=0.5)
+            w2 = Watch(b.port, "micros/dns01/status")
+            assert w2.wait(lambda m: m[1] == "online", timeout=25), open(n.log).read()[-600:]
+            assert dns.queries > asked  # it asked again (once per connection attempt), got nothing
+            assert "broker.micros.test: DNS server 127.0.0.77 did not answer; using 127.0.0.1" in open(n.log).read()
+            w.close()
+            w2.close()
+    finally:
+        dns.close()
+
+
+def test_an_unknown_broker_name_is_reported_and_the_shell_serves(dns_node):
+    dns = FakeDNS("broker.micros.test")
+    dns.release.set()
+    try:
+        n = dns_node(["mqtt=True", "mqtthost=nosuch.micros.test", "devfid=dns02"], "dns02")
+        assert dns.asked.wait(10)
+        with Shell(n.port, timeout=8) as s:
+            assert s.cmd("hello").startswith("hello:dns02:")
+        end = time.monotonic() + 5
+        while "nosuch.micros.test: name not found" not in open(n.log).read():
+            assert time.monotonic() < end, open(n.log).read()[-600:]
+            time.sleep(0.1)
+    finally:
+        dns.close()
