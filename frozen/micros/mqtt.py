@@ -49,7 +49,7 @@ _io = [None, None]  # reader, writer
 _base = [""]  # "<prefix>/<devfid>/"
 _ann = [None]  # lms() when discovery was last published on this connection
 _ip = [None]  # the broker's address as DNS last gave it
-_TLS_ROOM = const(24576)  # B free for a TLS session: measured on the unix port, docs/mqtt.md
+_TLS_ROOM = const(32768)  # B free for a TLS session: 28 KB measured at its peak (docs/mqtt.md)
 
 
 class MQTTError(OSError):
@@ -233,7 +233,7 @@ def _tls():
     except ImportError:
         raise MQTTError("TLS: this firmware has no tls module; set mqtttls False")
     room = _room()
-    if room < _TLS_ROOM:
+    if room is not None and room < _TLS_ROOM:
         raise MQTTError("TLS: %d B free for it, a session needs %d B; set mqtttls False" % (room, _TLS_ROOM))
     ctx = tls.SSLContext(tls.PROTOCOL_TLS_CLIENT)
     ca = conf.get("mqttca")
@@ -246,23 +246,24 @@ def _tls():
         with open(ca, "rb") as f:
             ctx.load_verify_locations(f.read())
     except (OSError, ValueError) as e:
-        raise MQTTError("TLS: CA file %s: %s" % (ca, e))
+        raise MQTTError("TLS: CA file %s: %s (a DER certificate: openssl x509 -outform der)" % (ca, e))
     ctx.verify_mode = tls.CERT_REQUIRED
     return ctx
 
 
 def _room():
-    # free RAM where the TLS library allocates: ESP32's mbedTLS takes the IDF heap
-    # (ports/esp32/boards/sdkconfig.base, CONFIG_MBEDTLS_DEFAULT_MEM_ALLOC), in blocks
-    # as large as a 16 KB record buffer; elsewhere (axTLS on the ESP8266, mbedTLS on
-    # the unix port: extmod/mbedtls/mbedtls_config_common.h) the MicroPython heap
+    # free RAM where the port's TLS library allocates, or None where that is the host's:
+    # ESP32's mbedTLS takes the IDF heap (ports/esp32/boards/sdkconfig.base,
+    # CONFIG_MBEDTLS_DEFAULT_MEM_ALLOC), ESP8266's axTLS the MicroPython heap
+    # (ports/esp8266/posix_helpers.c), the unix port's mbedTLS libc's malloc
+    import sys
+
     gc.collect()
-    try:
+    if sys.platform == "esp32":
         import esp32
 
-        return max(h[2] for h in esp32.idf_heap_info(esp32.HEAP_DATA))
-    except ImportError:
-        return gc.mem_free()
+        return sum(h[1] for h in esp32.idf_heap_info(esp32.HEAP_DATA))
+    return gc.mem_free() if sys.platform == "esp8266" else None
 
 
 def _open(addr, host, ctx):
@@ -581,7 +582,7 @@ async def run():
             print("mqtt: connected to %s:%d as %s" % (conf.get("mqtthost"), conf.get("mqttport"), topic("")))
             await _session()
         except Exception as e:  # the supervisor: any failure ends this session only
-            print("mqtt: %s; again in %d ms" % (e, delay))
+            print("mqtt: %s; again in %d ms" % (" ".join(str(e).split()), delay))  # mbedTLS: "\n<text>\n"
         _close()
         # jitter, so a fleet does not come back in one burst
         await asyncio.sleep_ms(delay + time.ticks_us() % (delay // 4 + 1))

@@ -11,6 +11,7 @@ from microsctl import MicrosError
 from microsctl.run import show, stop_process
 
 DEFAULT_PORT = 1883
+TLS_PORT = 8883
 
 
 def mosquitto():
@@ -18,13 +19,18 @@ def mosquitto():
     return shutil.which("mosquitto") or shutil.which("mosquitto", path="/usr/sbin:/usr/local/sbin")
 
 
+def is_tls(url):
+    """mqtts://: the broker speaks TLS."""
+    return url.startswith("mqtts://")
+
+
 def parse_url(url):
-    """mqtt://[user[:password]@]host[:port] -> (host, port, user, password)."""
+    """mqtt[s]://[user[:password]@]host[:port] -> (host, port, user, password)."""
     parts = urlsplit(url if "://" in url else "mqtt://" + url)
-    if parts.scheme != "mqtt" or not parts.hostname:
-        raise MicrosError(f"{url!r} is not a broker address: give mqtt://host:port (TLS, mqtts://, is not supported)")
+    if parts.scheme not in ("mqtt", "mqtts") or not parts.hostname:
+        raise MicrosError(f"{url!r} is not a broker address: give mqtt://host:port, or mqtts://host:port for TLS")
     try:
-        port = parts.port or DEFAULT_PORT
+        port = parts.port or (TLS_PORT if parts.scheme == "mqtts" else DEFAULT_PORT)
     except ValueError as err:
         raise MicrosError(f"{url!r}: the port is not a number 1..65535") from err
     return parts.hostname, port, parts.username, parts.password
@@ -36,11 +42,14 @@ def free_port():
         return s.getsockname()[1]
 
 
-def config_text(port, passwd_file=None):
+def config_text(port, passwd_file=None, tls=None):
+    """tls: (CA file, certificate file, key file) of a TLS listener (mosquitto.conf(5))."""
     import getpass
 
     # run as root (CI), mosquitto would switch to the user "mosquitto", who cannot read the temp dir
     lines = [f"user {getpass.getuser()}", f"listener {port} 127.0.0.1", "persistence false"]
+    if tls:
+        lines += [f"cafile {tls[0]}", f"certfile {tls[1]}", f"keyfile {tls[2]}"]
     if passwd_file:
         lines += ["allow_anonymous false", f"password_file {passwd_file}"]
     else:
@@ -49,18 +58,20 @@ def config_text(port, passwd_file=None):
 
 
 class Mosquitto:
-    """One broker on 127.0.0.1: start(), restart(), stop(); users as {name: password}."""
+    """One broker on 127.0.0.1: start(), restart(), stop(); users as {name: password};
+    tls: (CA, certificate, key) files: a TLS listener (mqtts://)."""
 
-    def __init__(self, port=None, users=None):
+    def __init__(self, port=None, users=None, tls=None):
         self.port = port or free_port()
         self.users = users or {}
+        self.tls = tls
         self.proc = None
         self.dir = Path(tempfile.mkdtemp(prefix="micros-mosquitto-"))
         self.log = self.dir / "mosquitto.log"
 
     @property
     def url(self):
-        return f"mqtt://127.0.0.1:{self.port}"
+        return f"{'mqtts' if self.tls else 'mqtt'}://127.0.0.1:{self.port}"
 
     def argv(self):
         exe = mosquitto()
@@ -78,7 +89,7 @@ class Mosquitto:
             for user, password in self.users.items():
                 # argv not shown: it holds the password
                 subprocess.run([exe, "-b", str(pw), user, password], check=True, capture_output=True)
-        (self.dir / "mosquitto.conf").write_text(config_text(self.port, pw))
+        (self.dir / "mosquitto.conf").write_text(config_text(self.port, pw, self.tls))
 
     def start(self, timeout=10):
         argv = self.argv()

@@ -2,17 +2,19 @@
 fleet's retained status/state messages."""
 import itertools
 import json
+import ssl
 import threading
 import time
 
 from microsctl import MicrosError
-from microsctl.mqtt.broker import parse_url
+from microsctl.mqtt.broker import is_tls, parse_url
 
 
 class Fleet:
-    """Connected to one broker, subscribed to <prefix>/+/{status,state,reply}."""
+    """Connected to one broker, subscribed to <prefix>/+/{status,state,reply}. mqtts:// URLs
+    speak TLS, the broker's certificate checked against `ca` (a PEM file) or the system's CAs."""
 
-    def __init__(self, url, prefix="micros", client_id=None):
+    def __init__(self, url, prefix="micros", client_id=None, ca=None):
         import paho.mqtt.client as mqtt
 
         self.host, self.port, user, password = parse_url(url)
@@ -26,6 +28,8 @@ class Fleet:
         self._c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id or "")
         if user:
             self._c.username_pw_set(user, password)
+        if is_tls(url):
+            self._c.tls_set(ca_certs=ca)
         self._c.on_message = self._message
         self._c.on_connect = self._connected
 
@@ -33,6 +37,9 @@ class Fleet:
         self._ready = threading.Event()
         try:
             self._c.connect(self.host, self.port, keepalive=30)
+        except ssl.SSLError as err:
+            raise MicrosError(f"TLS with the broker at {self.host}:{self.port} failed ({err.reason or err}); "
+                              "check its certificate and the CA") from err
         except OSError as err:
             raise MicrosError(f"no MQTT broker at {self.host}:{self.port} ({err.strerror or err}); "
                               "check the address, or start one (apt-get install mosquitto)") from err

@@ -1,6 +1,6 @@
 """`invoke sim --mqtt [URL]`: the node's MQTT settings, and a Mosquitto for a local trial."""
 from microsctl import MicrosError
-from microsctl.mqtt.broker import Mosquitto, mosquitto, parse_url
+from microsctl.mqtt.broker import Mosquitto, is_tls, mosquitto, parse_url
 
 
 def settings(url):
@@ -14,6 +14,8 @@ def settings(url):
         url = broker.url
     host, port, user, password = parse_url(url)
     sets = ["mqtt=True", f"mqtthost={host}", f"mqttport={port}"]
+    if is_tls(url):  # the broker's certificate unchecked unless mqttca names a CA file on the node
+        sets.append("mqtttls=True")
     if user:
         sets.append(f"mqttuser={user}")
     if password:
