@@ -148,8 +148,8 @@ def print_table(head, rows):
         "ota": "boot from a flash image with the ESP32 OTA layout (two app slots, otadata, vfs; docs/updates.md) "
         "for firmware updates with invoke ota --firmware: --flash PATH, default build/sim/<node>-ota.img, "
         "made with this tree's core in ota_0 if it does not exist (or with --fresh)",
-        "mqtt": "connect the node to an MQTT broker: --mqtt mqtt://[user:password@]host:port; "
-        "--mqtt alone starts a Mosquitto on 127.0.0.1 for the trial (docs/mqtt.md)",
+        "mqtt": "connect the node to an MQTT broker: --mqtt mqtt://[user:password@]host:port (mqtts:// for TLS); "
+        "--mqtt alone starts a Mosquitto, else amqtt, on 127.0.0.1 for the trial (docs/mqtt.md)",
     },
     iterable=["set"],
     optional=["mqtt"],

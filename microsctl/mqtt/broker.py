@@ -1,7 +1,9 @@
 """Mosquitto, the broker of record: started on loopback with a temp config, stopped after."""
+import importlib.util
 import shutil
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -123,3 +125,39 @@ class Mosquitto:
     def __exit__(self, *exc):
         self.stop()
         shutil.rmtree(self.dir, ignore_errors=True)
+
+
+AMQTT = "amqtt==0.12.1"  # the PyPI broker, pinned as in pyproject.toml's [broker] extra
+
+
+def amqtt():
+    """True when the amqtt package (a pure-Python MQTT 3.1.1 broker) is installed."""
+    return importlib.util.find_spec("amqtt") is not None
+
+
+class Amqtt(Mosquitto):
+    """amqtt on 127.0.0.1, anonymous, for trials where Mosquitto is not installed
+    (no users, no TLS: those need Mosquitto)."""
+
+    def argv(self):
+        if not amqtt():
+            raise MicrosError(f"amqtt is not installed: pip install {AMQTT}")
+        return [sys.executable, "-m", "amqtt.scripts.broker_script", "-c", str(self.dir / "amqtt.yaml")]
+
+    def _write_config(self):
+        if self.users or self.tls:
+            raise MicrosError("the amqtt trial broker takes no users or TLS: install Mosquitto (apt-get install mosquitto)")
+        # amqtt's own format (amqtt/scripts/default_broker.yaml), without its $SYS and packet log plugins
+        (self.dir / "amqtt.yaml").write_text(
+            "listeners:\n  default:\n    type: tcp\n    bind: 127.0.0.1:%d\n"
+            "plugins:\n  amqtt.plugins.authentication.AnonymousAuthPlugin:\n    allow_anonymous: true\n" % self.port)
+
+
+def embedded():
+    """The broker `--mqtt` alone starts: Mosquitto when installed, else amqtt."""
+    if mosquitto():
+        return Mosquitto()
+    if amqtt():
+        return Amqtt()
+    raise MicrosError("--mqtt alone starts a local broker, and none is installed: apt-get install mosquitto, "
+                      f"or pip install {AMQTT}; or give one: --mqtt mqtt://host:port")

@@ -1,16 +1,12 @@
-"""`invoke sim --mqtt [URL]`: the node's MQTT settings, and a Mosquitto for a local trial."""
-from microsctl import MicrosError
-from microsctl.mqtt.broker import Mosquitto, is_tls, mosquitto, parse_url
+"""`invoke sim --mqtt [URL]`: the node's MQTT settings, and a broker for a local trial."""
+from microsctl.mqtt.broker import Mosquitto, embedded, is_tls, parse_url
 
 
 def settings(url):
     """--mqtt value -> (broker to start or None, KEY=VALUE settings for the node)."""
     broker = None
-    if url is True:  # --mqtt alone
-        if not mosquitto():
-            raise MicrosError("--mqtt alone starts a local Mosquitto, which is not installed: "
-                              "apt-get install mosquitto, or give a broker: --mqtt mqtt://host:port")
-        broker = Mosquitto()
+    if url is True:  # --mqtt alone: Mosquitto, else amqtt (microsctl/mqtt/broker.py)
+        broker = embedded()
         url = broker.url
     host, port, user, password = parse_url(url)
     sets = ["mqtt=True", f"mqtthost={host}", f"mqttport={port}"]
@@ -26,7 +22,8 @@ def settings(url):
 def describe(cfg, broker):
     where = f"{cfg['mqtthost']}:{cfg['mqttport']}"
     base = f"{cfg['mqttpfx']}/{cfg['devfid']}"
-    print(f"[sim] MQTT: broker {where}{' (Mosquitto started for this trial)' if broker else ''}, "
+    kind = "Mosquitto" if type(broker) is Mosquitto else "amqtt"
+    print(f"[sim] MQTT: broker {where}{f' ({kind} started for this trial)' if broker else ''}, "
           f"topics {base}/status|state|cmd|reply")
     print(f"[sim]   try: invoke mqtt-status --mqtt mqtt://{where}")
 
