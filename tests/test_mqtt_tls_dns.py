@@ -1,4 +1,4 @@
-"""The broker's name is resolved without blocking the node (frozen/micros/dns.py).
+"""The broker's name is resolved without blocking the node (frozen/micros/mqttnet.py).
 
 On every port of MicroPython v1.28.0 socket.getaddrinfo blocks the caller: extmod/modlwip.c
 (ESP8266) spins in poll_sockets() until lwIP's DNS callback fires, ports/esp32/modsocket.c waits

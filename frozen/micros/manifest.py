@@ -24,7 +24,7 @@ package(
     "micros",
     files=["__init__.py", "boot.py", "pins.py", "net.py", "pled.py", "lmcache.py", "sysmore.py", "LM_system.py",
            "LM_gpio.py", "LM_sched.py", "guard.py", "netwatch.py", "mqttha.py",
-           "dns.py"],
+           "mqttnet.py"],
     base_path="..",
     opt=3,
 )

@@ -9,7 +9,6 @@ import asyncio
 import gc
 import json
 import time
-from errno import EINPROGRESS
 from micropython import const
 from micros import call, conf, core, shell
 
@@ -48,8 +47,7 @@ _pend = []  # [pid, topic, payload, retain] awaiting PUBACK
 _io = [None, None]  # reader, writer
 _base = [""]  # "<prefix>/<devfid>/"
 _ann = [None]  # lms() when discovery was last published on this connection
-_ip = [None]  # the broker's address as DNS last gave it
-_TLS_ROOM = const(32768)  # B free for a TLS session: 28 KB measured at its peak (docs/mqtt.md)
+_ip = [None]  # the broker's address as DNS last gave it (micros.mqttnet)
 
 
 class MQTTError(OSError):
@@ -201,102 +199,16 @@ async def _packet(r):
     return kind, n
 
 
-def _literal(host):
-    # a dotted IPv4 address, or localhost: getaddrinfo answers with no lookup
-    p = host.split(".")
-    return host == "localhost" or len(p) == 4 and all(x.isdigit() and len(x) < 4 for x in p)
-
-
-async def _address(host):
-    """The broker's address. A name is asked of DNS as a task (micros.dns, dropped after), once
-    per connection attempt and never while connected; the last answer is kept for when DNS
-    fails. Literals, and mDNS .local names (ESP32's getaddrinfo asks mDNS), go to getaddrinfo."""
-    if _literal(host) or host.endswith(".local"):
-        return host
-    from micros import dns
-
-    try:
-        _ip[0] = await dns.resolve(host, _rx)
-    except OSError as e:
-        if _ip[0] is None:
-            raise MQTTError("%s: %s" % (host, e))
-        print("mqtt: %s: %s; using %s" % (host, e, _ip[0]))
-    finally:
-        core.drop("dns")
-    return _ip[0]
-
-
-def _tls():
-    """An SSLContext for mqtttls, or MQTTError saying why this board cannot have one."""
-    try:
-        import tls
-    except ImportError:
-        raise MQTTError("TLS: this firmware has no tls module; set mqtttls False")
-    room = _room()
-    if room is not None and room < _TLS_ROOM:
-        raise MQTTError("TLS: %d B free for it, a session needs %d B; set mqtttls False" % (room, _TLS_ROOM))
-    ctx = tls.SSLContext(tls.PROTOCOL_TLS_CLIENT)
-    ca = conf.get("mqttca")
-    if ca == "n/a":
-        ctx.verify_mode = tls.CERT_NONE  # encrypted, the broker not authenticated (docs/mqtt.md)
-        return ctx
-    if not hasattr(ctx, "load_verify_locations"):  # axTLS (ESP8266): CERT_NONE only
-        raise MQTTError("TLS: this firmware cannot check certificates; set mqttca n/a or use an ESP32")
-    try:
-        with open(ca, "rb") as f:
-            ctx.load_verify_locations(f.read())
-    except (OSError, ValueError) as e:
-        raise MQTTError("TLS: CA file %s: %s (a DER certificate: openssl x509 -outform der)" % (ca, e))
-    ctx.verify_mode = tls.CERT_REQUIRED
-    return ctx
-
-
-def _room():
-    # free RAM where the port's TLS library allocates, or None where that is the host's:
-    # ESP32's mbedTLS takes the IDF heap (ports/esp32/boards/sdkconfig.base,
-    # CONFIG_MBEDTLS_DEFAULT_MEM_ALLOC), ESP8266's axTLS the MicroPython heap
-    # (ports/esp8266/posix_helpers.c), the unix port's mbedTLS libc's malloc
-    import sys
-
-    gc.collect()
-    if sys.platform == "esp32":
-        import esp32
-
-        return sum(h[1] for h in esp32.idf_heap_info(esp32.HEAP_DATA))
-    return gc.mem_free() if sys.platform == "esp8266" else None
-
-
-def _open(addr, host, ctx):
-    # asyncio.open_connection's steps (extmod/asyncio/stream.py), given an address: its
-    # getaddrinfo is then no lookup; TCP_NODELAY goes on the socket before TLS wraps it
-    import socket
-
-    ai = socket.getaddrinfo(addr, conf.get("mqttport"), 0, socket.SOCK_STREAM)[0]
-    s = socket.socket(ai[0], ai[1], ai[2])
-    s.setblocking(False)
-    try:  # small packets out at once (lwIP ports name it; the unix port has Linux's 6, 1)
-        s.setsockopt(getattr(socket, "IPPROTO_TCP", 6), getattr(socket, "TCP_NODELAY", 1), 1)
-    except (OSError, AttributeError):
-        pass
-    try:
-        s.connect(ai[-1])
-    except OSError as e:
-        if e.errno != EINPROGRESS:
-            s.close()
-            raise
-    if ctx:
-        s = ctx.wrap_socket(s, server_hostname=host, do_handshake_on_connect=False)
-        s.setblocking(False)
-    st = asyncio.StreamReader(s)
-    yield asyncio.core._io_queue.queue_write(s)
-    return st
-
-
 async def _connect(ctx):
     host = conf.get("mqtthost")
     if host == "n/a":
         raise MQTTError("no broker: set mqtthost")
-    r = w = await _open(await _address(host), host, ctx)
+    from micros import mqttnet  # how the broker is reached: dropped once connected
+
+    try:
+        r = w = await mqttnet.connect(host, ctx, _ip, _rx)
+    finally:
+        core.drop("mqttnet")
     _io[0] = r
     _io[1] = w
     user = conf.get("mqttuser")
@@ -570,10 +482,14 @@ async def run():
     ctx = None
     if conf.get("mqtttls"):
         try:
-            ctx = _tls()  # kept: it holds the CA certificate
+            from micros import mqttnet
+
+            ctx = mqttnet.context()  # kept: it holds the CA certificate
         except MQTTError as e:
             print("mqtt: %s" % e)
             return
+        finally:
+            core.drop("mqttnet")
     delay = _BACKOFF_MIN
     while True:
         try:
