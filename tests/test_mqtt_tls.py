@@ -1,5 +1,5 @@
 """MQTT over TLS (mqtttls, mqttca): real virtual nodes against a Mosquitto with a TLS listener on
-loopback, with a throwaway CA and server certificate made for the test (tests/pki.py).
+loopback, with a throwaway CA and server certificate made for the test (microsctl/mqtt/pki.py).
 
 The node wraps its socket as MicroPython v1.28.0's asyncio.open_connection(ssl=...) does
 (extmod/asyncio/stream.py: SSLContext.wrap_socket(..., do_handshake_on_connect=False) on a
@@ -17,7 +17,7 @@ from microsctl import ROOT, MicrosError
 from microsctl.mqtt import broker as mb
 from microsctl.mqtt.client import Fleet
 from microsctl.node.client import Shell
-from tests import pki
+from microsctl.mqtt import pki
 
 pytestmark = pytest.mark.skipif(not mb.mosquitto(), reason="mosquitto is not installed (apt-get install mosquitto)")
 
@@ -137,3 +137,18 @@ def test_host_refuses_a_broker_it_cannot_trust(tls_broker, certs):
                          capture_output=True, text=True, cwd=str(ROOT), timeout=60)
     assert out.returncode != 0 and "TLS with the broker" in out.stdout + out.stderr
     assert "Traceback" not in out.stderr
+
+
+@pytest.mark.skipif(not shutil.which("valgrind"), reason="valgrind is not installed (apt-get install valgrind)")
+def test_the_room_a_node_asks_for_covers_a_measured_tls_session(tmp_path, tls_broker):
+    """micros.mqttnet refuses TLS below _TLS_ROOM free bytes where the port's TLS allocates; the
+    bench's measure (mbedTLS under valgrind massif, microsctl/bench/mqtt.py) must fit in it."""
+    import re
+
+    from microsctl.bench import mqtt as bench
+
+    rows = bench.tls_heap(tmp_path)
+    room = int(re.search(r"_TLS_ROOM = const\((\d+)\)", (ROOT / "frozen/micros/mqttnet.py").read_text()).group(1))
+    for kind, mode, peak, held, gc_bytes in rows:
+        assert 16384 < held < room and 16384 < peak < room, (kind, mode, peak, held, room)  # a 16 KB record buffer
+        assert 0 < gc_bytes < 8192

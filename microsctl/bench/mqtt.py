@@ -78,6 +78,83 @@ def wasm32():
     return out
 
 
+# One MQTT connection (CONNECT, CONNACK) from a MicroPython process, plain or over TLS; it
+# sleeps once connected, so the allocations of that moment can be told apart in massif's record.
+_TLS_SCRIPT = """
+import gc, socket, sys, time
+port, ca, mode = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+time.sleep(1)
+s = socket.socket()
+s.connect(socket.getaddrinfo("127.0.0.1", port)[0][-1])
+gc.collect()
+a = gc.mem_alloc()
+if mode != "plain":
+    import tls
+    ctx = tls.SSLContext(tls.PROTOCOL_TLS_CLIENT)
+    ctx.verify_mode = tls.CERT_NONE
+    if mode == "ca":
+        ctx.load_verify_locations(open(ca, "rb").read())
+        ctx.verify_mode = tls.CERT_REQUIRED
+    s = ctx.wrap_socket(s, server_hostname="localhost")
+s.write(b"\\x10\\x10\\x00\\x04MQTT\\x04\\x02\\x00\\x3c\\x00\\x04abcd")
+assert s.read(4) == b" \\x02\\x00\\x00"
+gc.collect()
+print("gc", gc.mem_alloc() - a)
+time.sleep(2)
+s.close()
+"""
+
+
+def _massif(argv, out):
+    """(peak, while connected) heap bytes of a process, from valgrind's massif (--time-unit=ms:
+    the moment connected is the snapshot before the script's 2 s sleep, the longest gap)."""
+    import re
+    import subprocess
+
+    run = subprocess.run(["valgrind", "--tool=massif", "--time-unit=ms", f"--massif-out-file={out}", *argv],
+                         capture_output=True, text=True)
+    snaps, t = [], 0
+    for line in open(out):
+        m = re.match(r"(time|mem_heap_B)=(\d+)", line)
+        if m and m.group(1) == "time":
+            t = int(m.group(2))
+        elif m:
+            snaps.append((t, int(m.group(2))))
+    gap = max(range(len(snaps) - 1), key=lambda i: snaps[i + 1][0] - snaps[i][0])
+    gc_part = int(run.stdout.split("gc ")[1].split()[0])
+    return max(b for _, b in snaps), snaps[gap][1], gc_part
+
+
+def tls_heap(tmp):
+    """What a TLS connection costs the unix port's MicroPython: mbedTLS takes libc's heap there
+    (extmod/mbedtls/mbedtls_config_common.h: the platform calloc unless bare-metal), as it takes
+    the IDF heap on an ESP32, so massif measures it; the objects in MicroPython's own heap come
+    from gc.mem_alloc(). Per server key (RSA 2048, EC P-256), without and with the CA check."""
+    import shutil
+    from pathlib import Path
+
+    from microsctl.mqtt import pki
+    from microsctl.run import micropython
+
+    if not shutil.which("valgrind"):
+        return None
+    script = Path(tmp) / "tlsconn.py"
+    script.write_text(_TLS_SCRIPT)
+    rows = []
+    with Mosquitto() as plain:
+        base = _massif([micropython(), str(script), str(plain.port), "-", "plain"], Path(tmp) / "m0")
+        for kind in ("rsa", "ec"):
+            d = Path(tmp) / kind
+            d.mkdir()
+            p = pki.make(d, kind=kind)
+            with Mosquitto(tls=(p["ca"], p["cert"], p["key"])) as b:
+                for mode in ("noca", "ca"):
+                    peak, held, gcb = _massif([micropython(), str(script), str(b.port), str(p["ca_der"]), mode],
+                                              Path(tmp) / f"m-{kind}-{mode}")
+                    rows.append((kind, mode, peak - base[0], held - base[1], gcb - base[2]))
+    return rows
+
+
 def mqtt(quick=False):
     if not mosquitto():
         raise MicrosError("the mqtt benchmark needs Mosquitto: apt-get install mosquitto")
@@ -86,6 +163,7 @@ def mqtt(quick=False):
     w32 = wasm32()
     with tempfile.TemporaryDirectory() as tmp, Mosquitto() as b:
         heap = heap_cost(tmp, b)
+        tls = tls_heap(tmp)
         names = [f"b{i:02d}" for i in range(nodes)]
         t0 = time.monotonic()
         with ThreadPoolExecutor(4) as ex:
@@ -155,4 +233,13 @@ def mqtt(quick=False):
         "| core form | micros.mqtt kept (import, 1.3 KB of buffers, a telemetry record) | micros.mqttha loaded (dropped after each announcement) | micros.mqttha at its peak (streaming the largest config) |",
         "|---|---|---|---|",
         *(f"| {form} | {a} B | {b} B | {c} B |" for form, (a, b, c) in w32.items()),
+        "",
+        "A TLS connection (`mqtttls`), unix port (64-bit), over a plain one: mbedTLS's own heap (libc's",
+        "there, the IDF heap on an ESP32; valgrind massif) and MicroPython's heap (the SSLContext, the socket):",
+        "",
+        "| broker key | CA check | mbedTLS peak | mbedTLS while connected | MicroPython heap |",
+        "|---|---|---|---|---|",
+        *(f"| {'RSA 2048' if k == 'rsa' else 'EC P-256'} | {'yes' if m == 'ca' else 'no'} | {pk} B | {held} B | {gcb} B |"
+          for k, m, pk, held, gcb in (tls or ())),
+        *([] if tls else ["| (valgrind is not installed: apt-get install valgrind) | | | | |"]),
     ])

@@ -1,12 +1,17 @@
-"""A throwaway certificate authority for TLS tests (the `cryptography` package): a CA and a
-server certificate for localhost / 127.0.0.1 signed by it, as PEM files."""
+"""A throwaway certificate authority for TLS trials, tests and the bench (the `cryptography`
+package, a dev dependency): a CA and a server certificate for localhost / 127.0.0.1 signed by it."""
 import datetime
 import ipaddress
 
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec, rsa
-from cryptography.x509.oid import NameOID
+from microsctl import MicrosError
+
+try:
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec, rsa
+    from cryptography.x509.oid import NameOID
+except ImportError as err:
+    raise MicrosError('making test certificates needs the cryptography package: pip install -e ".[dev]"') from err
 
 
 def _key(kind):
