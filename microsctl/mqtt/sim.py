@@ -25,7 +25,7 @@ def describe(cfg, broker):
     kind = "Mosquitto" if type(broker) is Mosquitto else "amqtt"
     print(f"[sim] MQTT: broker {where}{f' ({kind} started for this trial)' if broker else ''}, "
           f"topics {base}/status|state|cmd|reply")
-    print(f"[sim]   try: invoke mqtt-status --mqtt mqtt://{where}")
+    print(f"[sim]   try: invoke mqtt-status --mqtt {'mqtts' if cfg.get('mqtttls') else 'mqtt'}://{where}")
 
 
 def run(node, broker):
