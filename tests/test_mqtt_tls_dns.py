@@ -40,8 +40,8 @@ class FakeDNS:
     """A DNS server on DNS_IP:53 (RFC 1035 §4): A queries for `name` get `addr` (others an empty
     answer, unknown names NXDOMAIN), once `release` is set; `mute` drops every query."""
 
-    def __init__(self, name, addr="127.0.0.1"):
-        self.name, self.addr = name, addr
+    def __init__(self, name, addr="127.0.0.1", alias=None):
+        self.name, self.addr, self.alias = name, addr, alias  # alias: a CNAME for name
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         self.sock.bind((DNS_IP, 53))
         self.sock.settimeout(0.2)
@@ -62,6 +62,12 @@ class FakeDNS:
         qtype = struct.unpack(">H", q[at + 1:at + 3])[0]
         question = q[12:at + 5]
         name = ".".join(labels)
+        if self.alias and name == self.alias and qtype == 1:  # CNAME alias -> name, then name's A
+            target = b"".join(bytes([len(p)]) + p.encode() for p in self.name.split(".")) + b"\x00"
+            cname = b"\xc0\x0c\x00\x05\x00\x01\x00\x00\x00\x3c" + struct.pack(">H", len(target)) + target
+            a = b"\xc0" + bytes([12 + len(question) + 12]) + b"\x00\x01\x00\x01\x00\x00\x00\x3c\x00\x04" + \
+                socket.inet_aton(self.addr)
+            return q[:2] + b"\x81\x80" + b"\x00\x01\x00\x02\x00\x00\x00\x00" + question + cname + a
         if name != self.name:
             return q[:2] + b"\x81\x83" + b"\x00\x01\x00\x00\x00\x00\x00\x00" + question  # NXDOMAIN
         if qtype != 1:
@@ -154,5 +160,23 @@ def test_an_unknown_broker_name_is_reported_and_the_shell_serves(dns_node):
         while "nosuch.micros.test: name not found" not in open(n.log).read():
             assert time.monotonic() < end, open(n.log).read()[-600:]
             time.sleep(0.1)
+    finally:
+        dns.close()
+
+
+def test_an_alias_is_followed_and_a_literal_address_asks_no_dns(dns_node):
+    dns = FakeDNS("broker.micros.test", alias="mqtt.micros.test")
+    dns.release.set()
+    try:
+        with mb.Mosquitto() as b:
+            w = Watch(b.port, "micros/+/status")
+            dns_node(mqtt_sets(b, mqtthost="mqtt.micros.test", devfid="dns03"), "dns03")
+            assert w.wait(lambda m: m[0] == "micros/dns03/status" and m[1] == "online", timeout=10)
+            asked = dns.queries
+            assert asked >= 1
+            dns_node(mqtt_sets(b, devfid="dns04"), "dns04")  # mqtthost 127.0.0.1
+            assert w.wait(lambda m: m[0] == "micros/dns04/status" and m[1] == "online", timeout=10)
+            assert dns.queries == asked
+            w.close()
     finally:
         dns.close()
