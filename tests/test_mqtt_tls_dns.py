@@ -6,8 +6,8 @@ in lwip_getaddrinfo(), the unix port in libc; extmod/asyncio/stream.py's open_co
 ("# TODO this is blocking!"). The virtual node here runs in its own mount namespace whose
 /etc/resolv.conf names a DNS server this test runs (127.0.0.77:53, so the test needs root and
 unshare): both libc's resolver (the old code) and the node's own DNS client (the station's DNS
-server is ifconfig()[3], ports/unix/network.py reads it from resolv.conf as DHCP gives it on a
-board) ask it. The server holds its answer while the test talks to the shell."""
+server is ifconfig()[3]: MICROS_SIM_DNS in ports/unix/network.py, the host's nameserver as
+microsctl/node/sim.py passes it, as DHCP gives a board its LAN's) ask it. The server holds its answer while the test talks to the shell."""
 import os
 import shutil
 import socket
@@ -98,6 +98,11 @@ class FakeDNS:
 
 class NamespacedNode(SimNode):
     """A virtual node whose /etc/resolv.conf names DNS_IP (a private mount namespace)."""
+
+    def env(self):
+        env = super().env()
+        env["MICROS_SIM_DNS"] = DNS_IP  # as the host side reads it from this resolv.conf
+        return env
 
     def argv(self):
         rc = self.dir / "resolv.conf"

@@ -47,6 +47,19 @@ def _port(port):
         raise MicrosError(f"--port takes a TCP port number, not {port!r}") from err
 
 
+def host_dns():
+    """The host's first IPv4 nameserver (/etc/resolv.conf): the virtual station's DNS server,
+    as DHCP gives a board its LAN's."""
+    try:
+        for line in Path("/etc/resolv.conf").read_text().splitlines():
+            parts = line.split()
+            if len(parts) > 1 and parts[0] == "nameserver" and parts[1].count(".") == 3:
+                return parts[1]
+    except OSError:
+        pass
+    return "127.0.0.1"
+
+
 def write_config(path, cfg):
     """Write node_config.json the way the node does: temp file, then rename."""
     tmp = path.with_name(path.name + ".tmp")
@@ -281,6 +294,7 @@ class SimNode:
         env = dict(os.environ)
         env["MICROS_SIM_NODE"] = self.name
         env["MICROS_SIM_IP"] = self.host
+        env.setdefault("MICROS_SIM_DNS", host_dns())  # the station's DNS server (ports/unix/network.py)
         env["MICROS_SIM_PORTMPY"] = str(port_mpy())
         env["MICROS_SIM_BOARD"] = str(board_mpy(self.board))
         env["MICROS_SIM_RTCMEM"] = str(self.dir / "rtcmem")  # RTC user memory, kept across resets
