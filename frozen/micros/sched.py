@@ -47,11 +47,13 @@ _firing = 0  # UTC second of the cron slot being run, else 0
 # tick at every reset, NTP runs in STA mode only); cron holds until then.
 _sane = 0
 _flag = None
-# What the IRQ handler sets. The unix port's poll() sweeps fd-less objects such
-# as a ThreadSafeFlag every 1 ms, which slows every socket of the shell; and the
-# virtual board's IRQs (machine.edge) run inside the event loop, where a plain
-# Event is safe.
-FLAG = asyncio.Event if sys.platform in ("linux", "darwin") else asyncio.ThreadSafeFlag
+# What the IRQ handler sets, chosen in _ext_start(): asyncio.Event and
+# ThreadSafeFlag live in asyncio.event, whose import costs ~600 B of heap for
+# good (32-bit), so it is imported only when the external IRQ is armed. The unix
+# port's poll() sweeps fd-less objects such as a ThreadSafeFlag every 1 ms, which
+# slows every socket of the shell; and the virtual board's IRQs (machine.edge)
+# run inside the event loop, where a plain Event is safe. None: that choice.
+FLAG = None
 
 
 def _note(text):
@@ -214,7 +216,7 @@ def _ext_start(text):
     name = conf.get("extirqpin")
     trig = conf.get("extirqtrig")
     edge = {"up": Pin.IRQ_RISING, "down": Pin.IRQ_FALLING}.get(trig, Pin.IRQ_RISING | Pin.IRQ_FALLING)
-    _flag = FLAG()
+    _flag = (FLAG or (asyncio.Event if sys.platform in ("linux", "darwin") else asyncio.ThreadSafeFlag))()
     try:
         gpio = pins.pin(name)
         p = Pin(gpio, Pin.IN, Pin.PULL_UP) if trig == "down" else Pin(gpio, Pin.IN)
