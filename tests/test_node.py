@@ -1,8 +1,11 @@
 """Node-level behaviour: many clients, idle clients, boot, network, safe mode."""
 import json
 import socket
+import subprocess
 import threading
 import time
+
+import pytest
 
 from microsctl.node.client import Shell
 
@@ -154,6 +157,40 @@ def test_armed_node_with_a_client_never_imports_asyncio_stream_or_event(make_nod
         assert "micros.sched" in mods and "micros.cron" in mods  # armed: the scheduler is up
         assert "asyncio.stream" not in mods
         assert "asyncio.event" not in mods
+
+
+BOOT_SCRIPT = r"""
+import sys
+sys.path[:0] = [%r, %r, %r]
+from micros import boot
+
+got = []
+
+
+class Spy:  # micropython.alloc_emergency_exception_buf, as ports with hard IRQs have it
+    def alloc_emergency_exception_buf(self, n):
+        got.append(n)
+
+
+boot.micropython = Spy()
+boot.run()
+print("EMERGENCY", got)
+"""
+
+
+@pytest.mark.parametrize("sets, want", [([], "[]"), (["timirq=True", "cron=True"], "[]"),
+                                        (["extirq=True", "irqmembuf=600"], "[600]")])
+def test_emergency_buffer_only_with_an_armed_pin_irq(make_node, sets, want):
+    """Issue 11: irqmembuf bytes of heap are taken for good at boot only when extirq arms a
+    pin handler, the one that runs in IRQ context (timirq and cron run as asyncio tasks)."""
+    from microsctl import BOARDS, FROZEN, PORTS
+    from microsctl.node.sim import micropython
+
+    n = make_node(sets=sets, start=False)
+    src = BOOT_SCRIPT % (str(PORTS / "unix"), str(FROZEN), str(BOARDS / "sim"))
+    res = subprocess.run([micropython(), "-c", src], capture_output=True, text=True, timeout=30, cwd=n.fs, env=n.env())
+    assert res.returncode == 0, res.stderr + res.stdout
+    assert "EMERGENCY " + want in res.stdout
 
 
 def test_boostmd_sets_cpu_frequency(make_node):
