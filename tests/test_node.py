@@ -144,19 +144,21 @@ def test_boots_and_serves_three_clients_at_64k(make_node):
 PROBE_LM = "import sys\n\n\ndef mods():\n    return ' '.join(sorted(sys.modules))\n"
 
 
-def test_armed_node_with_a_client_never_imports_asyncio_stream_or_event(make_node):
+def test_armed_node_with_a_client_keeps_no_stream_event_or_cron_parser(make_node):
     """Issue 11: what the boot path leaves out of the heap. Timer and cron armed, a client
     connected: the shell serves sockets and its own records, not asyncio Streams, so
     asyncio.stream (~900 B for good on a 32-bit board) is never imported; asyncio.event
-    (~600 B) only for the external IRQ's flag (micros.sched._ext_start)."""
+    (~600 B) only for the external IRQ's flag (micros.sched._ext_start); the crontasks
+    parser (micros.cron, ~300 B) is dropped once the tasks are compiled."""
     n = make_node(profile="heartbeat", sets=["cron=True", "crontasks=*:*:*:0!system gccollect"], start=False)
     (n.fs / "LM_probe.py").write_text(PROBE_LM)  # a user Load Module on the node's filesystem
     n.start()
     with Shell(n.port) as s:
         mods = s.cmd("probe mods").split()
-        assert "micros.sched" in mods and "micros.cron" in mods  # armed: the scheduler is up
+        assert "micros.sched" in mods and "micros.cronrun" in mods  # armed: the scheduler is up
         assert "asyncio.stream" not in mods
         assert "asyncio.event" not in mods
+        assert "micros.cron" not in mods  # the crontasks parser: dropped once the tasks are compiled
 
 
 BOOT_SCRIPT = r"""

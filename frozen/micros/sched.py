@@ -111,9 +111,9 @@ def firing():
 
 
 def _earliest(t):
-    from micros import cron
+    from micros import cronrun
 
-    return min(cron.next_at(c, t, _ewd) for c in _tasks)
+    return min(cronrun.next_at(c, t, _ewd) for c in _tasks)
 
 
 def step(t):
@@ -131,13 +131,13 @@ def step(t):
         if t > _last:
             _last = t
         return False
-    from micros import cron
+    from micros import cronrun
 
     s = _next
     _last = s
     _firing = s - _off
     for i, c in enumerate(_tasks):
-        if cron.match(c, s, _ewd):
+        if cronrun.match(c, s, _ewd):
             N[CRON] += 1
             if not _run(c[8], _counts, 2 * i, "cron"):
                 N[CRON + 1] += 1
@@ -175,7 +175,10 @@ def _cron_start():
     _sane = time.mktime((2025, 1, 1, 0, 0, 0, 0, 0))
     _off = conf.get("gmttime") * 3600
     _ewd = time.gmtime(0)[6]
-    tasks, errors = cron.parse(conf.get("crontasks"), call.check)
+    try:
+        tasks, errors = cron.parse(conf.get("crontasks"), call.check)
+    finally:  # the parser is needed once: a running cron keeps micros.cronrun only
+        call.unload("micros.cron")
     for e in errors:
         _note("crontasks: %s: not armed" % e)
     if not tasks:
