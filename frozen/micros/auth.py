@@ -19,7 +19,8 @@ from micropython import const
 _BLOCK = const(64)  # SHA-256 block size, bytes (RFC 2104)
 _ROWS = const(8)  # addresses with a failure on record: a fixed table, no growth per address
 _MAX_SHIFT = const(8)  # lockout tops out at 2**8 s
-_STATE = const(4)  # the shell's connection record: auth state, the nonce (bytes) pending, True proven (else: auth off) ...
+_STATE = const(4)  # the shell's connection record: auth state, the nonce (bytes) pending,
+#                    True proven (else: auth off) ...
 _PEER = const(5)  # ... and the peer's address as socket.accept() gave it
 _ADDR = const(0)  # a row of _tab: the address (an int, see gate) ...
 _FAILS = const(1)  # ... failures in a row (0: the row is free) ...
@@ -45,7 +46,7 @@ def gate(cl, line):
     if not line.startswith("auth "):
         return "Error: auth required (answer the Auth: challenge with 'auth <hmac>', see docs/security.md)"
     # the peer's IPv4 address as a small int (its low 30 bits: kept without allocating):
-    # from socket.accept() (extmod/asyncio/stream.py start_server): a ("a.b.c.d", port)
+    # from socket.accept() (micros.shell.accept): a ("a.b.c.d", port)
     # tuple on the boards (lwIP), a raw sockaddr_in on the unix port
     peer = cl[_PEER]
     addr = 0

@@ -8,7 +8,7 @@ from micros import VERSION, call, conf
 
 _LINE_MAX = const(1200)  # longest accepted command line, bytes
 _JOIN_MAX = const(128)  # a longer reply is written apart from the prompt (asyncio's Stream.write sends at once)
-MAX_CLIENTS = 3  # the board's micros_board.CLIENTS, set by serve(); 3 fits every chip
+MAX_CLIENTS = 3  # the board's micros_board.CLIENTS, set by shellx.listen(); 3 fits every chip
 _SWEEP_MS = const(1000)
 # framing of a connection (docs/compatibility.md): unknown until its first
 # newline or its first quiet chunk; then lines, or one command per send() as
@@ -179,7 +179,7 @@ def _answer(cl, raw):
 
 
 async def _quiet(s, ms):
-    """True when nothing (no byte, no close) arrives on r's socket for ms: the
+    """True when nothing (no byte, no close) arrives on socket s for ms: the
     bytes held without a newline are then one command, sent whole by one send()
     (the original micrOS v0.4 socketClient.py). Only partial chunks come here."""
     import select
@@ -230,8 +230,9 @@ async def _serve(cl):
         cl[_TASK] = asyncio.current_task()
         # nearly full: room is made in micros.shellx (a cold path, loaded only then)
         if len(_clients) >= MAX_CLIENTS - 1 and not _extra("admit", cl, _clients, MAX_CLIENTS):
-            await _reply(cl, "Error: node busy (%d clients), try again later\nBye!\n" % MAX_CLIENTS)
-            cl = None
+            busy = cl
+            cl = None  # never served: nothing of it to clean up below
+            await _reply(busy, "Error: node busy (%d clients), try again later\nBye!\n" % MAX_CLIENTS)
             return
         _clients.append(cl)
         hi = NOTE
