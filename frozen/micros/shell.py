@@ -345,9 +345,32 @@ async def _sweep():
 
 
 async def serve(port=None):
-    """Listen on socport (or port) and serve; OSError when the port is taken.
-    The socket is set up once, by micros.shellx (a cold path, dropped after)."""
-    s, port = _extra("listen", port)
+    global MAX_CLIENTS
+
+    # as many clients as the chip's TCP/IP stack leaves room for (micros_board.py,
+    # dropped again: its module costs RAM); stock firmware without it keeps 3
+    try:
+        import micros_board
+
+        MAX_CLIENTS = micros_board.CLIENTS
+        del sys.modules["micros_board"]
+    except ImportError:
+        pass
+    import socket
+
+    port = port or conf.get("socport")
+    # as asyncio.start_server binds (extmod/asyncio/stream.py), served by accept()
+    s = socket.socket()
+    s.setblocking(False)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        s.bind(socket.getaddrinfo(HOST, port)[0][-1])
+        s.listen(8)
+    except OSError:  # the port is taken: micros.guard falls back
+        s.close()
+        raise
+    asyncio.create_task(accept(s))
     gc.collect()
     print("micrOS shell on %s:%d, %d B heap free" % (HOST, port, gc.mem_free()))
+    asyncio.create_task(_sweep())
     return s

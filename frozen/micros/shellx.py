@@ -1,7 +1,5 @@
-# The shell's cold paths: help, conf mode, webrepl, making room for a client,
-# and setting up the listening socket at boot. micros.shell imports this module
-# when one of them is used and drops it again afterwards.
-import asyncio
+# The shell's cold paths: help, conf mode, webrepl. micros.shell imports this
+# module when one of them is used and drops it again afterwards.
 import gc
 import sys
 import time
@@ -138,35 +136,3 @@ def admit(cl, clients, most):
         pass
     old[_TASK].cancel()
     return True
-
-
-def listen(port):
-    """micros.shell.serve(): bind socport (or port), start accepting and the idle
-    sweep; (socket, port). OSError when the port is taken."""
-    from micros import shell
-
-    # as many clients as the chip's TCP/IP stack leaves room for (micros_board.py,
-    # dropped again: its module costs RAM); stock firmware without it keeps 3
-    try:
-        import micros_board
-
-        shell.MAX_CLIENTS = micros_board.CLIENTS
-        del sys.modules["micros_board"]
-    except ImportError:
-        pass
-    import socket
-
-    port = port or conf.get("socport")
-    # as asyncio.start_server binds (extmod/asyncio/stream.py), served by shell.accept()
-    s = socket.socket()
-    s.setblocking(False)
-    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    try:
-        s.bind(socket.getaddrinfo(shell.HOST, port)[0][-1])
-        s.listen(8)
-    except OSError:  # the port is taken: micros.guard falls back
-        s.close()
-        raise
-    asyncio.create_task(shell.accept(s))
-    asyncio.create_task(shell._sweep())
-    return s, port
