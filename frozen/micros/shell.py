@@ -8,7 +8,7 @@ from micros import VERSION, call, conf
 
 _LINE_MAX = const(1200)  # longest accepted command line, bytes
 _JOIN_MAX = const(128)  # a longer reply is written apart from the prompt (asyncio's Stream.write sends at once)
-MAX_CLIENTS = 3  # the board's micros_board.CLIENTS, set by shellx.listen(); 3 fits every chip
+MAX_CLIENTS = 3  # the board's micros_board.CLIENTS, set by serve(); 3 fits every chip
 _SWEEP_MS = const(1000)
 # framing of a connection (docs/compatibility.md): unknown until its first
 # newline or its first quiet chunk; then lines, or one command per send() as
@@ -20,7 +20,6 @@ _NEXT_MS = const(20)  # the same once the client is known to send that way
 _STEP_MS = const(10)
 _OOM_WAIT_MS = const(100)  # a read that found no memory is tried again after this
 
-_io_queue = asyncio.core._io_queue  # the event loop's poller (extmod/asyncio/core.py)
 HOST = "0.0.0.0"  # the virtual board binds 127.0.0.1
 _RX = bytearray(128)  # shared receive chunk; copied out before any await
 _clients = []  # one record per connection, read through the indices below
@@ -142,15 +141,15 @@ def drain(cl):  # async: a generator, as asyncio's Stream.drain
     mv = memoryview(cl[_OUT])
     off = 0
     while off < len(mv):
-        yield _io_queue.queue_write(cl[_W])
+        yield asyncio.core._io_queue.queue_write(cl[_W])
         n = cl[_W].write(mv[off:])
         if n is not None:
             off += n
     cl[_OUT] = b""
 
 
-def _read(s):  # async: wait until s is readable, then read a chunk into _RX
-    yield _io_queue.queue_read(s)
+def _read(s):  # async: wait until s is readable (the event loop's poller), then read a chunk into _RX
+    yield asyncio.core._io_queue.queue_read(s)
     return s.readinto(_RX)
 
 
@@ -313,7 +312,7 @@ async def accept(s):  # (a name the VM has interned already: no qstr of its own)
     while True:
         s2 = None
         try:
-            yield _io_queue.queue_read(s)
+            yield asyncio.core._io_queue.queue_read(s)
             s2, addr = s.accept()
             s2.setblocking(False)
             asyncio.create_task(_serve([s2, None, time.ticks_ms(), False, False, addr, b""]))
