@@ -192,41 +192,13 @@ async def _quiet(s, ms):
     return not p.poll(0)
 
 
-def _send(cl, out):
-    """Queue a reply and the prompt after it (drain() sends what did not go at once)."""
-    if type(out) is list:  # help: a chunk at a time, not one 1.6 KB string (at 38k, 32-bit, that failed)
-        for x in out:
-            write(cl, x)
-            write(cl, "\n")
-        write(cl, prompt(cl))
-    elif len(out) > _JOIN_MAX:  # sent as it is: a long reply is not copied to join the prompt
-        write(cl, out)
-        write(cl, "\n" + prompt(cl))
-    else:
-        write(cl, out + "\n" + prompt(cl) if out else prompt(cl))
-
-
-def _lost(cl):
-    """After a MemoryError: drop the reply not yet sent, say so, prompt again."""
-    cl[_OUT] = b""
-    try:
-        gc.collect()
-        out = "Error: out of memory (free %d B)\n" % gc.mem_free()
-    except MemoryError:  # not even that line: a constant, sent as it is
-        out = b"Error: out of memory\n"
-    write(cl, out)  # nothing queued: straight to the socket, nothing allocated
-    write(cl, prompt(cl))
-
-
-async def _serve(cl):
-    # cl: the connection's record, its task still unset (made in accept()); its frame is
-    # kept small (few locals, the cold paths in functions): one per client, for as long as it stays
-    s = cl[_W]
+async def _serve(s, peer):
+    cl = None
     acc = b""  # the start of a line not yet complete
     skip = False  # dropping the rest of a line that was too long (or lost to memory)
     framing = 0  # _LINES or _SENDS once known
     try:
-        cl[_TASK] = asyncio.current_task()
+        cl = [s, asyncio.current_task(), time.ticks_ms(), False, False, peer, b""]
         # nearly full: room is made in micros.shellx (a cold path, loaded only then)
         if len(_clients) >= MAX_CLIENTS - 1 and not _extra("admit", cl, _clients, MAX_CLIENTS):
             busy = cl
@@ -267,7 +239,16 @@ async def _serve(cl):
                         if out is None:
                             await _reply(cl, "Bye!\n")
                             return
-                        _send(cl, out)
+                        if type(out) is list:  # help: a chunk at a time, not one 1.6 KB string (at 38k, 32-bit, that failed)
+                            for x in out:
+                                write(cl, x)
+                                write(cl, "\n")
+                            write(cl, prompt(cl))
+                        elif len(out) > _JOIN_MAX:  # sent as it is: a long reply is not copied to join the prompt
+                            write(cl, out)
+                            write(cl, "\n" + prompt(cl))
+                        else:
+                            write(cl, out + "\n" + prompt(cl) if out else prompt(cl))
                         if cl[_OUT]:  # not all sent at once:
                             await drain(cl)  # the hot path makes no coroutine otherwise
                     start = i + 1
@@ -283,7 +264,14 @@ async def _serve(cl):
                     continue
                 skip = _RX[n - 1] != 10
                 acc = b""
-                _lost(cl)
+                cl[_OUT] = b""  # a reply not yet sent is dropped
+                try:
+                    gc.collect()
+                    out = "Error: out of memory (free %d B)\n" % gc.mem_free()
+                except MemoryError:  # not even that line: a constant, sent as it is
+                    out = b"Error: out of memory\n"
+                write(cl, out)  # nothing queued: straight to the socket, nothing allocated
+                write(cl, prompt(cl))
                 if cl[_OUT]:
                     await drain(cl)
     except (OSError, asyncio.CancelledError):
@@ -315,7 +303,7 @@ async def accept(s):  # (a name the VM has interned already: no qstr of its own)
             yield asyncio.core._io_queue.queue_read(s)
             s2, addr = s.accept()
             s2.setblocking(False)
-            asyncio.create_task(_serve([s2, None, time.ticks_ms(), False, False, addr, b""]))
+            asyncio.create_task(_serve(s2, addr))
         except OSError:  # a failed accept
             pass
         except MemoryError:
