@@ -113,7 +113,7 @@ def test_module_costs_import_each_module_in_turn(coreless_micropython):
     assert names[6:9] == ["micros", "micros.conf", "micros.call"]
     assert rows["asyncio"][0] > 0 and "asyncio.core" in rows["asyncio"][1]
     assert rows["micros.conf"][0] > 0 and rows["micros.shell"][0] > 0
-    assert "asyncio.event" in rows["micros.sched"][1]  # what an import pulls in is named with it
+    assert "micros.cronrun" in rows["micros.cron"][1]  # what an import pulls in is named with it
 
 
 def test_asyncio_costs(coreless_micropython):

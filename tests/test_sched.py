@@ -293,7 +293,7 @@ def test_scheduling_off_imports_nothing(make_node):
     n = boot(make_node, ["pled=False"])
     with Shell(n.port) as sh:
         mods = sh.cmd("rec mods").split()
-        assert not {"micros.pled", "micros.sched", "micros.cron", "micros.pins"} & set(mods)
+        assert not {"micros.pled", "micros.sched", "micros.cron", "micros.cronrun", "micros.pins"} & set(mods)
         assert status(sh) == {"scheduler": "off (timirq, cron and extirq are False)"}
         assert json.loads(sh.cmd("sim pins >json")) == {"pins": {}, "pwm": {}, "flips": {}}
         assert sh.cmd("sched tasks") == "no cron tasks armed"

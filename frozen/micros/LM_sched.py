@@ -49,13 +49,13 @@ def tasks():
     s = _sched()
     if s is None or not s._tasks:
         return "no cron tasks armed"
-    from micros import cron
+    from micros import cronrun
 
     out = []
     for i, c in enumerate(s._tasks):
         f = ["*" if (lo, hi) == (0, top) else str(lo) if lo == hi else "%d-%d" % (lo, hi)
              for lo, hi, top in ((c[0], c[1], 6), (c[2], c[3], 23), (c[4], c[5], 59), (c[6], c[7], 59))]
-        nxt = cron.next_at(c, s._last + 1, s._ewd)
+        nxt = cronrun.next_at(c, s._last + 1, s._ewd)
         out.append("%d %s!%s | next %s | runs %d, fails %d" % (
             i + 1, ":".join(f), c[8], _when(nxt), s._counts[2 * i], s._counts[2 * i + 1]))
     return out

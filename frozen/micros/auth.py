@@ -19,8 +19,9 @@ from micropython import const
 _BLOCK = const(64)  # SHA-256 block size, bytes (RFC 2104)
 _ROWS = const(8)  # addresses with a failure on record: a fixed table, no growth per address
 _MAX_SHIFT = const(8)  # lockout tops out at 2**8 s
-_W = const(0)  # the shell's connection record: its writer ...
-_STATE = const(4)  # ... and auth state: the nonce (bytes) pending, True proven (else: auth off)
+_STATE = const(4)  # the shell's connection record: auth state, the nonce (bytes) pending,
+#                    True proven (else: auth off) ...
+_PEER = const(5)  # ... and the peer's address as socket.accept() gave it
 _ADDR = const(0)  # a row of _tab: the address (an int, see gate) ...
 _FAILS = const(1)  # ... failures in a row (0: the row is free) ...
 _UNTIL = const(2)  # ... and the end of its lockout (ticks_ms)
@@ -45,9 +46,9 @@ def gate(cl, line):
     if not line.startswith("auth "):
         return "Error: auth required (answer the Auth: challenge with 'auth <hmac>', see docs/security.md)"
     # the peer's IPv4 address as a small int (its low 30 bits: kept without allocating):
-    # from socket.accept() (extmod/asyncio/stream.py start_server): a ("a.b.c.d", port)
+    # from socket.accept() (micros.shell.accept): a ("a.b.c.d", port)
     # tuple on the boards (lwIP), a raw sockaddr_in on the unix port
-    peer = cl[_W].get_extra_info("peername")
+    peer = cl[_PEER]
     addr = 0
     for b in peer[0].split(".") if isinstance(peer, tuple) else peer[4:8]:
         addr = (addr << 8 | int(b)) & 0x3FFFFFFF
@@ -99,5 +100,7 @@ def gate(cl, line):
         _tab[row + _FAILS] = 0
     n = _tab[row + _FAILS] = _tab[row + _FAILS] + 1
     _tab[row + _UNTIL] = time.ticks_add(now, 1000 << min(n - 1, _MAX_SHIFT))
-    cl[_W].write("Error: auth failed\n")
+    from micros import shell
+
+    shell.write(cl, "Error: auth failed\n")
     return None

@@ -93,9 +93,6 @@ def keys():
     return [line.split(" ", 1)[0] for line in SCHEMA.split("\n") if line]
 
 
-_KEYS = " %s " % " ".join(keys())  # " staessid stapwd ... ": where get() looks
-
-
 def _check(row, val):
     key, dflt, _, lo, hi = row
     if type(val) is not type(dflt):
@@ -180,11 +177,9 @@ def _version():
 
 
 def _index(key):
-    # key's place in _vals: a search of the short _KEYS, not of all of SCHEMA
-    i = _KEYS.find(" %s " % key)
-    if i < 0 or " " in key:
-        raise ConfError("Invalid key: %s (dump lists the keys)" % key)
-    return _KEYS.count(" ", 0, i)
+    # key's place in _vals: its line's number in SCHEMA (which starts with a newline),
+    # counted in place: no table of the keys in RAM
+    return SCHEMA.count("\n", 0, _find(key))
 
 
 def get(key):
@@ -218,12 +213,11 @@ def set(key, val, system=False):
 def save():
     # written key by key: no dict of every setting at once (its table alone is ~600 B at 64-bit)
     with open(_TMP, "w") as f:
-        at = 1
+        at = 1  # the start of a line of SCHEMA: its key, up to the first space
         for v in _vals:
-            end = _KEYS.find(" ", at)
-            f.write('%s"%s": ' % ("{" if at == 1 else ", ", _KEYS[at:end]))
+            f.write('%s"%s": ' % ("{" if at == 1 else ", ", SCHEMA[at : SCHEMA.find(" ", at)]))
             json.dump(v, f)
-            at = end + 1
+            at = SCHEMA.find("\n", at) + 1
         f.write("}")
     os.rename(_TMP, _FILE)
 

@@ -47,11 +47,13 @@ _firing = 0  # UTC second of the cron slot being run, else 0
 # tick at every reset, NTP runs in STA mode only); cron holds until then.
 _sane = 0
 _flag = None
-# What the IRQ handler sets. The unix port's poll() sweeps fd-less objects such
-# as a ThreadSafeFlag every 1 ms, which slows every socket of the shell; and the
-# virtual board's IRQs (machine.edge) run inside the event loop, where a plain
-# Event is safe.
-FLAG = asyncio.Event if sys.platform in ("linux", "darwin") else asyncio.ThreadSafeFlag
+# What the IRQ handler sets, chosen in _ext_start(): asyncio.Event and
+# ThreadSafeFlag live in asyncio.event, whose import costs ~600 B of heap for
+# good (32-bit), so it is imported only when the external IRQ is armed. The unix
+# port's poll() sweeps fd-less objects such as a ThreadSafeFlag every 1 ms, which
+# slows every socket of the shell; and the virtual board's IRQs (machine.edge)
+# run inside the event loop, where a plain Event is safe. None: that choice.
+FLAG = None
 
 
 def _note(text):
@@ -109,9 +111,9 @@ def firing():
 
 
 def _earliest(t):
-    from micros import cron
+    from micros import cronrun
 
-    return min(cron.next_at(c, t, _ewd) for c in _tasks)
+    return min(cronrun.next_at(c, t, _ewd) for c in _tasks)
 
 
 def step(t):
@@ -129,13 +131,13 @@ def step(t):
         if t > _last:
             _last = t
         return False
-    from micros import cron
+    from micros import cronrun
 
     s = _next
     _last = s
     _firing = s - _off
     for i, c in enumerate(_tasks):
-        if cron.match(c, s, _ewd):
+        if cronrun.match(c, s, _ewd):
             N[CRON] += 1
             if not _run(c[8], _counts, 2 * i, "cron"):
                 N[CRON + 1] += 1
@@ -173,7 +175,10 @@ def _cron_start():
     _sane = time.mktime((2025, 1, 1, 0, 0, 0, 0, 0))
     _off = conf.get("gmttime") * 3600
     _ewd = time.gmtime(0)[6]
-    tasks, errors = cron.parse(conf.get("crontasks"), call.check)
+    try:
+        tasks, errors = cron.parse(conf.get("crontasks"), call.check)
+    finally:  # the parser is needed once: a running cron keeps micros.cronrun only
+        call.unload("micros.cron")
     for e in errors:
         _note("crontasks: %s: not armed" % e)
     if not tasks:
@@ -214,7 +219,7 @@ def _ext_start(text):
     name = conf.get("extirqpin")
     trig = conf.get("extirqtrig")
     edge = {"up": Pin.IRQ_RISING, "down": Pin.IRQ_FALLING}.get(trig, Pin.IRQ_RISING | Pin.IRQ_FALLING)
-    _flag = FLAG()
+    _flag = (FLAG or (asyncio.Event if sys.platform in ("linux", "darwin") else asyncio.ThreadSafeFlag))()
     try:
         gpio = pins.pin(name)
         p = Pin(gpio, Pin.IN, Pin.PULL_UP) if trig == "down" else Pin(gpio, Pin.IN)

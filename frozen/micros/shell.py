@@ -23,12 +23,18 @@ _OOM_WAIT_MS = const(100)  # a read that found no memory is tried again after th
 HOST = "0.0.0.0"  # the virtual board binds 127.0.0.1
 _RX = bytearray(128)  # shared receive chunk; copied out before any await
 _clients = []  # one record per connection, read through the indices below
-_W = const(0)  # its writer (a Stream)
+_W = const(0)  # its socket (non-blocking)
 _TASK = const(1)  # the task serving it
 _T = const(2)  # ticks_ms of its last complete command (or of its connect)
 _CONF = const(3)  # in conf mode
 _AUTH = const(4)  # True once the key is proven, the nonce (bytes) until then (micros.auth);
 #                  only connections whose slot is not True give up their slot (shellx.admit)
+_PEER = const(5)  # the peer's address as socket.accept() gave it (micros.auth, shellx)
+_OUT = const(6)  # what write() could not send yet; drain() sends it
+# A connection is its socket and this record, not an asyncio Stream: importing
+# asyncio.stream costs ~900 B of heap for good (32-bit frozen), and each Stream
+# object with its extra-info dict another ~100 B per client. write(), drain() and
+# the reads below are extmod/asyncio/stream.py's Stream.write/drain/readinto.
 NOTE = ""  # micros.guard: why safe mode, said to each new client (with auth off; system info says it too)
 
 
@@ -118,9 +124,38 @@ def _exec(cl, line):
     return _render(call.run(line), as_json)
 
 
-async def _reply(w, text):
-    w.write(text)
-    await w.drain()
+def write(cl, data):
+    """Send data now if nothing waits before it, else queue it for drain()."""
+    if not cl[_OUT]:
+        n = cl[_W].write(data)
+        if n == len(data):
+            return
+        if n:
+            data = data[n:]
+    cl[_OUT] += data
+
+
+def drain(cl):  # async: a generator, as asyncio's Stream.drain
+    if not cl[_OUT]:
+        return (yield from asyncio.sleep_ms(0))
+    mv = memoryview(cl[_OUT])
+    off = 0
+    while off < len(mv):
+        yield asyncio.core._io_queue.queue_write(cl[_W])
+        n = cl[_W].write(mv[off:])
+        if n is not None:
+            off += n
+    cl[_OUT] = b""
+
+
+def _read(s):  # async: wait until s is readable (the event loop's poller), then read a chunk into _RX
+    yield asyncio.core._io_queue.queue_read(s)
+    return s.readinto(_RX)
+
+
+async def _reply(cl, text):
+    write(cl, text)
+    await drain(cl)
 
 
 def _answer(cl, raw):
@@ -142,14 +177,14 @@ def _answer(cl, raw):
         return "Error: %s: %s" % (type(e).__name__, e)
 
 
-async def _quiet(r, ms):
-    """True when nothing (no byte, no close) arrives on r's socket for ms: the
+async def _quiet(s, ms):
+    """True when nothing (no byte, no close) arrives on socket s for ms: the
     bytes held without a newline are then one command, sent whole by one send()
     (the original micrOS v0.4 socketClient.py). Only partial chunks come here."""
     import select
 
     p = select.poll()
-    p.register(r.s, select.POLLIN)
+    p.register(s, select.POLLIN)
     for _ in range(ms // _STEP_MS):
         if p.poll(0):
             return False
@@ -157,17 +192,18 @@ async def _quiet(r, ms):
     return not p.poll(0)
 
 
-async def _serve(r, w):
+async def _serve(s, peer):
     cl = None
     acc = b""  # the start of a line not yet complete
     skip = False  # dropping the rest of a line that was too long (or lost to memory)
     framing = 0  # _LINES or _SENDS once known
     try:
-        cl = [w, asyncio.current_task(), time.ticks_ms(), False, False]
+        cl = [s, asyncio.current_task(), time.ticks_ms(), False, False, peer, b""]
         # nearly full: room is made in micros.shellx (a cold path, loaded only then)
         if len(_clients) >= MAX_CLIENTS - 1 and not _extra("admit", cl, _clients, MAX_CLIENTS):
-            cl = None
-            await _reply(w, "Error: node busy (%d clients), try again later\nBye!\n" % MAX_CLIENTS)
+            busy = cl
+            cl = None  # never served: nothing of it to clean up below
+            await _reply(busy, "Error: node busy (%d clients), try again later\nBye!\n" % MAX_CLIENTS)
             return
         _clients.append(cl)
         hi = NOTE
@@ -175,16 +211,16 @@ async def _serve(r, w):
             from micros import auth
 
             hi = auth.greet(cl)  # nothing about the node before the key is proven
-        await _reply(w, hi + prompt(cl))
+        await _reply(cl, hi + prompt(cl))
         while True:
             n = 0
             try:
-                if acc and framing != _LINES and not skip and await _quiet(r, _NEXT_MS if framing else _FIRST_MS):
+                if acc and framing != _LINES and not skip and await _quiet(s, _NEXT_MS if framing else _FIRST_MS):
                     framing = _SENDS
                     _RX[0] = 10  # the held chunk is one command: end it as a line
                     n = 1
                 else:
-                    n = await r.readinto(_RX)
+                    n = await _read(s)
                     if not n:
                         break
                     if not framing and b"\n" in _RX[:n]:
@@ -201,26 +237,26 @@ async def _serve(r, w):
                         out = _answer(cl, data[start:i])
                         cl[_T] = time.ticks_ms()  # idle counts from the last complete command
                         if out is None:
-                            await _reply(w, "Bye!\n")
+                            await _reply(cl, "Bye!\n")
                             return
                         if type(out) is list:  # help: a chunk at a time, not one 1.6 KB string (at 38k, 32-bit, that failed)
                             for x in out:
-                                w.write(x)
-                                w.write("\n")
-                            w.write(prompt(cl))
+                                write(cl, x)
+                                write(cl, "\n")
+                            write(cl, prompt(cl))
                         elif len(out) > _JOIN_MAX:  # sent as it is: a long reply is not copied to join the prompt
-                            w.write(out)
-                            w.write("\n" + prompt(cl))
+                            write(cl, out)
+                            write(cl, "\n" + prompt(cl))
                         else:
-                            w.write(out + "\n" + prompt(cl) if out else prompt(cl))
-                        if w.out_buf:  # not all sent at once (extmod/asyncio/stream.py):
-                            await w.drain()  # the hot path makes no coroutine otherwise
+                            write(cl, out + "\n" + prompt(cl) if out else prompt(cl))
+                        if cl[_OUT]:  # not all sent at once:
+                            await drain(cl)  # the hot path makes no coroutine otherwise
                     start = i + 1
                 acc = b"" if skip else data[start:]
                 if len(acc) > _LINE_MAX:
                     acc = b""
                     skip = True
-                    await _reply(w, "Error: line too long (max %d bytes)\n%s" % (_LINE_MAX, prompt(cl)))
+                    await _reply(cl, "Error: line too long (max %d bytes)\n%s" % (_LINE_MAX, prompt(cl)))
             except MemoryError:  # reading, joining or replying: what was buffered is lost
                 if not n:  # before anything was read: nothing to answer yet, let others free memory
                     gc.collect()
@@ -228,21 +264,21 @@ async def _serve(r, w):
                     continue
                 skip = _RX[n - 1] != 10
                 acc = b""
-                w.out_buf = b""  # extmod/asyncio/stream.py: a reply not yet sent is dropped
+                cl[_OUT] = b""  # a reply not yet sent is dropped
                 try:
                     gc.collect()
                     out = "Error: out of memory (free %d B)\n" % gc.mem_free()
                 except MemoryError:  # not even that line: a constant, sent as it is
                     out = b"Error: out of memory\n"
-                w.write(out)  # an empty out_buf: straight to the socket, nothing allocated
-                w.write(prompt(cl))
-                if w.out_buf:
-                    await w.drain()
+                write(cl, out)  # nothing queued: straight to the socket, nothing allocated
+                write(cl, prompt(cl))
+                if cl[_OUT]:
+                    await drain(cl)
     except (OSError, asyncio.CancelledError):
         pass
     except MemoryError:  # no room even to start: one line, then the connection closes
         try:
-            await _reply(w, "Error: out of memory\n")
+            s.write(b"Error: out of memory\n")  # best effort, never waits
         except (OSError, MemoryError):
             pass
     finally:
@@ -251,26 +287,23 @@ async def _serve(r, w):
         if "micros.ota" in sys.modules:  # a cut connection aborts its update
             _ota(cl, None)
         try:
-            w.close()
-            await w.wait_closed()
+            s.close()
         except OSError:
             pass
 
 
 async def accept(s):  # (a name the VM has interned already: no qstr of its own)
-    # extmod/asyncio/stream.py Server._serve with one change: running out of memory
-    # while taking a connection closes that connection, and the loop goes on (upstream,
-    # the server task would die and the node never accept again).
-    _io_queue = asyncio.core._io_queue
-
+    # extmod/asyncio/stream.py Server._serve with two changes: a connection is its
+    # socket and record (no Stream), and running out of memory while taking a
+    # connection closes that connection, and the loop goes on (upstream, the server
+    # task would die and the node never accept again).
     while True:
         s2 = None
         try:
-            yield _io_queue.queue_read(s)
+            yield asyncio.core._io_queue.queue_read(s)
             s2, addr = s.accept()
             s2.setblocking(False)
-            st = asyncio.StreamReader(s2, {"peername": addr})
-            asyncio.create_task(_serve(st, st))
+            asyncio.create_task(_serve(s2, addr))
         except OSError:  # a failed accept
             pass
         except MemoryError:
@@ -289,7 +322,7 @@ async def _sweep():
             for cl in _clients:
                 if time.ticks_diff(now, cl[_T]) > limit:
                     cl[_T] = now
-                    try:
+                    try:  # best effort, never waits
                         cl[_W].write("Bye! (idle for %d s)\n" % conf.get("soctout"))
                     except OSError:
                         pass

@@ -11,12 +11,13 @@ _W = const(0)
 _TASK = const(1)
 _T = const(2)
 _AUTH = const(4)
+_PEER = const(5)
 
 
 def _ip(c):
     # the peer's address without its port: a (host, port) tuple on the boards,
     # a raw sockaddr_in on the unix port (bytes 4..8: the IPv4 address)
-    a = c[_W].get_extra_info("peername")
+    a = c[_PEER]
     return a[0] if isinstance(a, tuple) else bytes(a[4:8])
 
 _HELP = """[micrOS] built-in commands:
@@ -130,7 +131,7 @@ def admit(cl, clients, most):
         return False
     clients.remove(old)
     try:
-        old[_W].s.write(b"Bye! (slot given to a new client)\n")  # best effort, never waits
+        old[_W].write(b"Bye! (slot given to a new client)\n")  # best effort, never waits
     except OSError:
         pass
     old[_TASK].cancel()
