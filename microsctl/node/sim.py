@@ -244,9 +244,10 @@ class SimNode:
         ]
 
     def _heap(self):
-        """-X heapsize: --heap, and with the OTA layout room for the app slot's ROMFS core on top
-        (the unix port has no mmap, so flashboot.py reads it into the heap; a board maps it)."""
-        if not (self.flash and self._is_ota()):
+        """-X heapsize: --heap, and when the core boots from the flash image's ROMFS (the plain or
+        the OTA layout) room for it on top: the unix port has no mmap, so flashboot.py reads it
+        into the heap; a board maps it."""
+        if not self.flash or self.frozen:
             return self.heap
         from microsctl.node import simota
 
