@@ -24,6 +24,48 @@ def make_node(tmp_path):
 
 
 @pytest.fixture
+def keyed(make_node, monkeypatch, tmp_path):
+    """keyed(KEY) -> make(sets=(), **kw): virtual nodes with authkey=KEY, whose challenge the
+    host's clients answer from MICROS_AUTHKEY (no secrets file in the way)."""
+    from microsctl.flashing import profiles
+
+    monkeypatch.setattr(profiles, "SECRETS_FILE", tmp_path / "no-secrets.json")
+
+    def with_key(key):
+        monkeypatch.setenv("MICROS_AUTHKEY", key)
+
+        def make(sets=(), **kw):
+            return make_node(sets=[f"authkey={key}", *sets], **kw)
+
+        return make
+
+    return with_key
+
+
+@pytest.fixture
+def auth_profile(tmp_path, monkeypatch):
+    """auth_profile(KEY) -> the profiles folder: profile `authlab` whose secrets file alone holds
+    the shell key KEY (config_profiles/authlab.secrets.json), nothing else in the secrets layer."""
+    import json
+
+    from microsctl.flashing import profiles
+
+    def make(key):
+        d = tmp_path / "profiles"
+        d.mkdir()
+        (d / "default.json").write_text((profiles.PROFILES / "default.json").read_text())
+        (d / "authlab.json").write_text(json.dumps({"description": "a node with its own key", "settings": {}}))
+        (d / "authlab.secrets.json").write_text(json.dumps({"authkey": key}))
+        monkeypatch.setattr(profiles, "PROFILES", d)
+        monkeypatch.setattr(profiles, "SECRETS_FILE", tmp_path / "no-secrets.json")
+        for k in ("MICROS_SECRETS", "MICROS_AUTHKEY", "MICROS_STAPWD", "MICROS_APPWD"):
+            monkeypatch.delenv(k, raising=False)
+        return d
+
+    return make
+
+
+@pytest.fixture
 def node(make_node):
     return make_node()
 

@@ -17,7 +17,6 @@ import json
 import signal
 import socket
 import subprocess
-import threading
 import time
 
 import pytest

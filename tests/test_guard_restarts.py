@@ -26,17 +26,9 @@ def info(s):
 
 
 @pytest.fixture
-def mk(make_node, monkeypatch, tmp_path):
+def mk(keyed):
     """Virtual nodes with a shell key (ota needs an authenticated shell)."""
-    from microsctl.flashing import profiles
-
-    monkeypatch.setattr(profiles, "SECRETS_FILE", tmp_path / "no-secrets.json")
-    monkeypatch.setenv("MICROS_AUTHKEY", KEY)
-
-    def make(sets=(), **kw):
-        return make_node(sets=[f"authkey={KEY}", *sets], **kw)
-
-    return make
+    return keyed(KEY)
 
 
 def test_three_file_updates_in_a_row_leave_the_node_in_normal_mode(mk, tmp_path):

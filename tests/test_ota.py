@@ -23,17 +23,9 @@ NEW = "def hello():\n    return 'new LM'\n"
 
 
 @pytest.fixture
-def mk(make_node, monkeypatch, tmp_path):
+def mk(keyed):
     """Virtual nodes with a shell key; the host's Shell answers their challenge (MICROS_AUTHKEY)."""
-    from microsctl.flashing import profiles
-
-    monkeypatch.setattr(profiles, "SECRETS_FILE", tmp_path / "no-secrets.json")
-    monkeypatch.setenv("MICROS_AUTHKEY", KEY)
-
-    def make(sets=(), **kw):
-        return make_node(sets=[f"authkey={KEY}", *sets], **kw)
-
-    return make
+    return keyed(KEY)
 
 
 @pytest.fixture

@@ -17,17 +17,9 @@ KEY = "lab-profile-key-99"
 
 
 @pytest.fixture
-def lab(tmp_path, monkeypatch):
+def lab(auth_profile, tmp_path, monkeypatch):
     """A profile whose secrets file alone holds the shell key; an empty device cache."""
-    d = tmp_path / "profiles"
-    d.mkdir()
-    (d / "default.json").write_text((profiles.PROFILES / "default.json").read_text())
-    (d / "authlab.json").write_text(json.dumps({"description": "a node with its own key", "settings": {}}))
-    (d / "authlab.secrets.json").write_text(json.dumps({"authkey": KEY}))
-    monkeypatch.setattr(profiles, "PROFILES", d)
-    monkeypatch.setattr(profiles, "SECRETS_FILE", tmp_path / "no-secrets.json")
-    for k in ("MICROS_SECRETS", "MICROS_AUTHKEY", "MICROS_STAPWD", "MICROS_APPWD"):
-        monkeypatch.delenv(k, raising=False)
+    d = auth_profile(KEY)
     monkeypatch.setenv("MICROS_DATA", str(tmp_path / "data"))
     return d
 

@@ -8,24 +8,14 @@ import pytest
 from invoke import Context, Exit
 
 from microsctl import cli
-from microsctl.flashing import profiles
 
 KEY = "lab-profile-key-42"
 
 
 @pytest.fixture
-def lab(tmp_path, monkeypatch):
+def lab(auth_profile):
     """A profile whose secrets file holds the shell key; nothing else in the secrets layer."""
-    d = tmp_path / "profiles"
-    d.mkdir()
-    (d / "default.json").write_text((profiles.PROFILES / "default.json").read_text())
-    (d / "authlab.json").write_text(json.dumps({"description": "a node with its own key", "settings": {}}))
-    (d / "authlab.secrets.json").write_text(json.dumps({"authkey": KEY}))
-    monkeypatch.setattr(profiles, "PROFILES", d)
-    monkeypatch.setattr(profiles, "SECRETS_FILE", tmp_path / "no-secrets.json")
-    for k in ("MICROS_SECRETS", "MICROS_AUTHKEY", "MICROS_STAPWD", "MICROS_APPWD"):
-        monkeypatch.delenv(k, raising=False)
-    return d
+    return auth_profile(KEY)
 
 
 def test_shell_takes_the_key_from_the_profiles_secrets_file(lab, make_node, capsys):

@@ -119,17 +119,8 @@ def ota_all(targets, files=(), board=None, profile=None, timeout=60, sets=None, 
     lock = threading.Lock()
 
     def update(name, host, port):
-        last = [0]
-
-        def progress(done, total):
-            if on_progress:
-                on_progress(name, done, total)
-            pct = done * 100 // max(total, 1)
-            if pct >= last[0] + 25 or done == total:
-                last[0] = pct
-                with lock:
-                    print(f"[ota] {name}: {done}/{total} bytes", file=sys.stderr, flush=True)
-
+        also = (lambda done, total: on_progress(name, done, total)) if on_progress else None
+        progress = nodeota.byte_progress(f"[ota] {name}: {{done}}/{{total}} bytes", 25, lock, also)
         res = nodeota.push(payload, port, host, timeout, progress, settings)
         return res["version"]
 

@@ -16,9 +16,11 @@ import base64
 import hashlib
 import sys
 import time
+from pathlib import Path
 
 from microsctl import MicrosError
 from microsctl.node.client import Shell, is_error
+from microsctl.node.ota import byte_progress
 
 
 def info(sh):
@@ -168,7 +170,7 @@ def pick_image(port, host="127.0.0.1", firmware=None, board=None, prebuilt=None,
             raise MicrosError(f"no firmware for {b.full_name}: run 'invoke build --board {b.name}', "
                               "or pass --firmware PATH or --prebuilt")
     try:
-        data = open(firmware, "rb").read()
+        data = Path(firmware).read_bytes()
     except OSError as err:
         raise MicrosError(f"cannot read firmware {firmware}: {err.strerror}") from err
     image = app_image(b, data, str(firmware))
@@ -181,15 +183,7 @@ def firmware_ota(port, host="127.0.0.1", firmware=None, board=None, prebuilt=Non
     board the node is asked: a virtual node takes the sim's image, a board needs --board."""
     image, firmware = pick_image(port, host, firmware, board, prebuilt, index, variant)
     print(f"[ota] firmware {firmware}: {len(image)} B for an app slot of {host}:{port}", file=sys.stderr, flush=True)
-    last = [0]
-
-    def progress(done, total):
-        pct = done * 100 // max(total, 1)
-        if pct >= last[0] + 10 or done == total:
-            last[0] = pct
-            print(f"[ota] {done}/{total} bytes written", file=sys.stderr, flush=True)
-
-    res = push(image, port, host, timeout, progress)
+    res = push(image, port, host, timeout, byte_progress("[ota] {done}/{total} bytes written", 10))
     a = res["after"]
     if res["result"] == "rolled back":
         raise MicrosError(f"the new firmware did not pass its first boot: the node rolled back to {a['running']} "

@@ -14,6 +14,7 @@ them, and written at the commit with the files. Load Modules (LM_*.py) are compi
 (microsctl/firmware/compile.py); other files go as they are.
 """
 import base64
+import contextlib
 import hashlib
 import sys
 import tempfile
@@ -182,17 +183,27 @@ def ota(port, host="127.0.0.1", files=(), board=None, profile=None, timeout=60, 
     return _one(payload, settings, port, host, timeout)
 
 
-def _one(payload, settings, port, host, timeout):
-    what = [f"{n} ({len(d)} B)" for n, d in payload.items()] + [f"setting {k}" for k in settings]
-    print(f"[ota] sending {', '.join(what)} to {host}:{port}", file=sys.stderr, flush=True)
+def byte_progress(line, step, lock=None, also=None):
+    """A push's progress callback (done, total): prints `line` (formatted with done and total) each
+    `step` percent and at the end, under `lock` when several pushes share stderr; `also` is
+    called with every report."""
     last = [0]
 
     def progress(done, total):
+        if also:
+            also(done, total)
         pct = done * 100 // max(total, 1)
-        if pct >= last[0] + 25 or done == total:
+        if pct >= last[0] + step or done == total:
             last[0] = pct
-            print(f"[ota] {done}/{total} bytes", file=sys.stderr, flush=True)
+            with lock or contextlib.nullcontext():
+                print(line.format(done=done, total=total), file=sys.stderr, flush=True)
 
-    res = push(payload, port, host, timeout, progress, settings)
+    return progress
+
+
+def _one(payload, settings, port, host, timeout):
+    what = [f"{n} ({len(d)} B)" for n, d in payload.items()] + [f"setting {k}" for k in settings]
+    print(f"[ota] sending {', '.join(what)} to {host}:{port}", file=sys.stderr, flush=True)
+    res = push(payload, port, host, timeout, byte_progress("[ota] {done}/{total} bytes", 25), settings)
     print(f"[ota] committed; the node restarted and runs what was sent ({res['hello']})", file=sys.stderr)
     return res

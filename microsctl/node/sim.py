@@ -183,7 +183,6 @@ class SimNode:
 
     # -- booting from a flash image (invoke flash --board sim) --
     def _flash_config(self):
-        from microsctl.firmware import boards
         from microsctl.flashing import flash
 
         cfg, note = flash.read_sim_config(self._flash_board(), self.flash)
