@@ -36,8 +36,13 @@ class Watch:
         self.c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2)
         self.c.on_message = self._on
         self.c.on_connect = lambda c, *a: c.subscribe(topic, 1)
+        subscribed = threading.Event()
+        self.c.on_subscribe = lambda *a: subscribed.set()
         self.c.connect("127.0.0.1", port)
         self.c.loop_start()
+        # ready once the broker acknowledged the subscription: a reply published before that
+        # (not retained) would never reach this watcher
+        assert subscribed.wait(10), f"no SUBACK for {topic} from the broker"
 
     def _on(self, c, u, m):
         with self.cond:
