@@ -1,33 +1,33 @@
-# MQTT 3.1.1 client of the micrOS core, on asyncio streams: nothing blocks the
-# shell. Imported by core only when `mqtt` is True. Topics, under <mqttpfx>/<devfid>/:
+# MQTT 3.1.1 client of the micrOS core, on asyncio: nothing blocks the shell. Imported by
+# core only when `mqtt` is True. Topics, under <mqttpfx>/<devfid>/:
 #   status  "online" (retained, QoS 1) on connect; the last will "offline" (retained)
 #   state   telemetry JSON every mqttper seconds (retained)
 #   cmd     commands in: a shell line, or {"id": .., "cmd": "<line>"}
 #   reply   the answer: the text, or {"id": .., "reply": "<text>"}
 # Network data stays bytes/str: it is never interned, never an attribute name.
+# Heap (issue 15: client and discovery within 4 KB, docs/mqtt.md): the socket itself, no
+# asyncio Stream; no resident packet buffer (a PUBLISH body is read into one of its own size
+# and dropped with it); one packet at a time on the socket (_BUSY), no asyncio.Lock; the cold
+# paths are modules loaded while used and dropped after: micros.mqttnet (address, TLS,
+# CONNECT), micros.mqttcmd (a command), micros.mqttha (discovery).
 import asyncio
 import gc
-import json
 import time
 from micropython import const
-from micros import call, conf, core, shell
+from micros import conf, core
 
-_RX_MAX = const(768)  # longest packet body kept; longer ones are read and dropped
+_RX_MAX = const(1300)  # longest PUBLISH body read (a shell line is at most 1200 B); longer ones are dropped
 _PEND_MAX = const(8)  # unacknowledged QoS 1 publishes kept for resend
 _BACKOFF_MIN = const(1000)  # ms, doubled per failed attempt
 _BACKOFF_MAX = const(32000)
 _TICK_MS = const(250)
+_WAIT_MS = const(2)  # a writer's poll while another holds the socket
 # packet types (high nibble of the fixed header)
-_CONNECT = const(0x10)
-_CONNACK = const(0x20)
 _PUBLISH = const(0x30)
 _PUBACK = const(0x40)
-_SUBSCRIBE = const(0x82)
-_SUBACK = const(0x90)
 _PINGREQ = const(0xC0)
 _PINGRESP = const(0xD0)
-_DISCONNECT = const(0xE0)
-# _st indices: the session's state, one list
+# _st indices: the client's state, one list
 _UP = const(0)  # connected and subscribed
 _RX_T = const(1)  # ticks of the last packet received
 _TX_T = const(2)  # ticks of the last packet sent
@@ -35,31 +35,24 @@ _PID = const(3)  # last packet id
 _PING = const(4)  # ticks a PINGREQ went out unanswered, or None
 _CONNS = const(5)  # connections made since boot
 _DIRTY = const(6)  # telemetry due at the next tick: a command ran, an LM's state changed
+_BUSY = const(7)  # a packet is being written: the others wait (asyncio's Stream.drain would lose theirs)
+_SOCK = const(8)  # the broker's socket (non-blocking), or None
+_BASE = const(9)  # "<prefix>/<devfid>/"
+_ANN = const(10)  # lms() when discovery was last published on this connection
+_IP = const(11)  # the broker's address as DNS last gave it (micros.mqttnet)
 
-_rx = bytearray(_RX_MAX)
-_mv = memoryview(_rx)
-_TX_MAX = const(512)
-_tx = bytearray(_TX_MAX)  # a PUBLISH that fits is sent in one write: no Nagle wait between parts
-_txv = memoryview(_tx)
-_hdr = bytearray(7)  # fixed header + topic length, or a whole short packet
-_st = [False, 0, 0, 0, None, 0, False]
+_st = [False, 0, 0, 0, None, 0, False, False, None, "", None, None]
 _pend = []  # [pid, topic, payload, retain] awaiting PUBACK
-_io = [None, None]  # reader, writer
-_base = [""]  # "<prefix>/<devfid>/"
-_ann = [None]  # lms() when discovery was last published on this connection
-_ip = [None]  # the broker's address as DNS last gave it (micros.mqttnet)
-
-
-class MQTTError(OSError):
-    pass
+_wh = bytearray(4)  # a short packet out (PUBACK, PINGREQ)
+_rh = bytearray(4)  # a packet's first bytes in; a short packet's body
 
 
 def topic(leaf):
-    return _base[0] + leaf
+    return _st[_BASE] + leaf
 
 
-def _rlen(buf, at, n):
-    # MQTT "remaining length": 7 bits a byte, high bit = more; returns the next offset
+def rlen(buf, at, n):
+    # MQTT "remaining length" into buf at `at`: 7 bits a byte, high bit = more; the next offset
     while True:
         b = n & 0x7F
         n >>= 7
@@ -69,24 +62,77 @@ def _rlen(buf, at, n):
             return at
 
 
-def _str(w, s):
-    # a length-prefixed UTF-8 string field
-    if isinstance(s, str):
-        s = s.encode()
-    _hdr[0] = len(s) >> 8
-    _hdr[1] = len(s) & 0xFF
-    w.write(_hdr[:2])
-    w.write(s)
+def pid():
+    _st[_PID] = p = _st[_PID] % 65535 + 1
+    return p
 
 
-async def _send(w):
+async def take():
+    """Wait for the socket: one packet at a time (release() after)."""
+    while _st[_BUSY]:
+        await asyncio.sleep_ms(_WAIT_MS)
+    _st[_BUSY] = True
+
+
+def release():
+    _st[_BUSY] = False
     _st[_TX_T] = time.ticks_ms()
-    await w.drain()
 
 
-# One packet at a time on the stream: Stream.drain() empties out_buf after its awaits, so a
-# second writer appending meanwhile would be lost (micropython extmod/asyncio/stream.py).
-_lock = asyncio.Lock()
+def put(p):  # async (a generator): all of p (bytes-like) to the socket; the caller has take()n it
+    s = _st[_SOCK]
+    if s is None:
+        raise OSError("not connected")
+    mv = memoryview(p)
+    while len(mv):
+        n = s.write(mv)
+        if n is None:  # would block: wait until the socket takes more
+            yield asyncio.core._io_queue.queue_write(s)
+        else:
+            mv = mv[n:]
+
+
+def _get(s, mv):  # async (a generator): fill mv from the socket
+    while len(mv):
+        yield asyncio.core._io_queue.queue_read(s)
+        n = s.readinto(mv)
+        if n == 0:
+            raise OSError("broker closed the connection")
+        if n:
+            mv = mv[n:]
+
+
+async def packet(s):
+    """Read one packet: (type byte, body). The body is _rh's for 4 bytes or less, a bytearray
+    of its own for a PUBLISH up to _RX_MAX, None for anything else (read and dropped)."""
+    mv = memoryview(_rh)
+    await _get(s, mv[:2])
+    kind = _rh[0]
+    b = _rh[1]
+    n = b & 0x7F
+    sh = 7
+    while b & 0x80:
+        if sh > 21:
+            raise OSError("bad packet length")
+        await _get(s, mv[1:2])
+        b = _rh[1]
+        n |= (b & 0x7F) << sh
+        sh += 7
+    if n <= 4:
+        body = mv[:n]
+    elif n <= _RX_MAX and kind & 0xF0 == _PUBLISH:
+        body = bytearray(n)
+    else:
+        body = None
+        mv = memoryview(bytearray(64))
+        while n:
+            k = min(n, 64)
+            await _get(s, mv[:k])
+            n -= k
+    if body is not None:
+        await _get(s, memoryview(body))
+    _st[_RX_T] = time.ticks_ms()
+    return kind, body
 
 
 async def publish(leaf, payload, retain=False, qos=0):
@@ -95,271 +141,82 @@ async def publish(leaf, payload, retain=False, qos=0):
     t = topic(leaf) if leaf[0] != "/" else leaf[1:]  # "/<topic>": a topic outside our tree
     if isinstance(payload, str):
         payload = payload.encode()
-    pid = 0
+    p = 0
     if qos:
-        _st[_PID] = pid = _st[_PID] % 65535 + 1
+        p = pid()
         if len(_pend) >= _PEND_MAX:
             _pend.pop(0)  # the oldest is given up, the queue stays bounded
-        _pend.append([pid, t, payload, retain])
+        _pend.append([p, t, payload, retain])
     if _st[_UP]:
-        await _pub(_io[1], pid, t, payload, retain, False)
+        await _pub(p, t, payload, retain, False)
 
 
-async def _pub(w, pid, t, payload, retain, dup):
-    await _lock.acquire()
-    try:
-        _pub1(w, pid, t, payload, retain, dup)
-        await _send(w)
-    finally:
-        _lock.release()
-
-
-def _pub1(w, pid, t, payload, retain, dup):
-    tb = t.encode()
-    n = 2 + len(tb) + len(payload) + (2 if pid else 0)
-    if n + 5 <= _TX_MAX:
-        _tx[0] = _PUBLISH | (0x08 if dup else 0) | (0x02 if pid else 0) | (0x01 if retain else 0)
-        at = _rlen(_tx, 1, n)
-        _tx[at] = len(tb) >> 8
-        _tx[at + 1] = len(tb) & 0xFF
+async def _pub(p, t, payload, retain, dup):
+    # the fixed header, topic and packet id in one small write, the payload in a second
+    t = t.encode()
+    n = 2 + len(t) + (2 if p else 0)
+    h = bytearray(n + 5)
+    h[0] = _PUBLISH | (0x08 if dup else 0) | (0x02 if p else 0) | (0x01 if retain else 0)
+    at = rlen(h, 1, n + len(payload))
+    h[at] = len(t) >> 8
+    h[at + 1] = len(t) & 0xFF
+    h[at + 2 : at + 2 + len(t)] = t
+    at += 2 + len(t)
+    if p:
+        h[at] = p >> 8
+        h[at + 1] = p & 0xFF
         at += 2
-        _txv[at : at + len(tb)] = tb
-        at += len(tb)
-        if pid:
-            _tx[at] = pid >> 8
-            _tx[at + 1] = pid & 0xFF
-            at += 2
-        _txv[at : at + len(payload)] = payload
-        w.write(_txv[: at + len(payload)])
-        return
-    _hdr[0] = _PUBLISH | (0x08 if dup else 0) | (0x02 if pid else 0) | (0x01 if retain else 0)
-    w.write(_hdr[: _rlen(_hdr, 1, n)])
-    _str(w, tb)
-    if pid:
-        _hdr[0] = pid >> 8
-        _hdr[1] = pid & 0xFF
-        w.write(_hdr[:2])
-    w.write(payload)
-
-
-async def _short(w, kind, pid=None):
-    # PUBACK, PINGREQ, DISCONNECT: two or four bytes
-    await _lock.acquire()
+    await take()
     try:
-        _short1(w, kind, pid)
-        await _send(w)
+        await put(memoryview(h)[:at])
+        await put(payload)
     finally:
-        _lock.release()
+        release()
 
 
-def _short1(w, kind, pid):
-    _hdr[0] = kind
-    _hdr[1] = 0 if pid is None else 2
-    if pid is not None:
-        _hdr[2] = pid >> 8
-        _hdr[3] = pid & 0xFF
-    w.write(_hdr[: 2 if pid is None else 4])
-
-
-async def _fill(r, n):
-    # read exactly n bytes into _rx
-    got = 0
-    while got < n:
-        k = await r.readinto(_mv[got:n])
-        if k == 0:
-            raise MQTTError("broker closed the connection")
-        if k:
-            got += k
-
-
-async def _packet(r):
-    """Read one packet: (type byte, body length); the body is in _rx, or dropped when longer
-    than _RX_MAX (length returned negative)."""
-    await _fill(r, 1)
-    kind = _rx[0]
-    n = 0
-    shift = 0
-    while True:
-        await _fill(r, 1)
-        n |= (_rx[0] & 0x7F) << shift
-        if not _rx[0] & 0x80:
-            break
-        shift += 7
-        if shift > 21:
-            raise MQTTError("bad packet length")
-    if n > _RX_MAX:
-        left = n
-        while left:
-            k = min(left, _RX_MAX)
-            await _fill(r, k)
-            left -= k
-        return kind, -n
-    await _fill(r, n)
-    _st[_RX_T] = time.ticks_ms()
-    return kind, n
-
-
-async def _connect(ctx):
-    host = conf.get("mqtthost")
-    if host == "n/a":
-        raise MQTTError("no broker: set mqtthost")
-    from micros import mqttnet  # how the broker is reached: dropped once connected
-
+async def short(kind, p=None):
+    # PUBACK, PINGREQ: two or four bytes
+    await take()
     try:
-        r = w = await mqttnet.connect(host, ctx, _ip, _rx)
+        _wh[0] = kind
+        _wh[1] = 0 if p is None else 2
+        if p is not None:
+            _wh[2] = p >> 8
+            _wh[3] = p & 0xFF
+        await put(memoryview(_wh)[: 2 if p is None else 4])
     finally:
-        core.drop("mqttnet")
-    _io[0] = r
-    _io[1] = w
-    user = conf.get("mqttuser")
-    pwd = conf.get("mqttpwd")
-    cid = "micros-" + conf.get("hwuid").replace(":", "")
-    if cid == "micros-n/a":
-        cid = "micros-" + conf.get("devfid")
-    cid = cid.encode()
-    will = topic("status").encode()
-    flags = 0x02 | 0x04 | 0x08 | 0x20  # clean session, will, will QoS 1, will retained
-    n = 10 + 2 + len(cid) + 2 + len(will) + 2 + 7
-    if user != "n/a":
-        flags |= 0x80
-        user = user.encode()
-        n += 2 + len(user)
-        if pwd != "n/a":
-            flags |= 0x40
-            pwd = pwd.encode()
-            n += 2 + len(pwd)
-    _hdr[0] = _CONNECT
-    w.write(_hdr[: _rlen(_hdr, 1, n)])
-    _str(w, "MQTT")
-    ka = conf.get("mqttka")
-    w.write(bytes((4, flags, ka >> 8, ka & 0xFF)))
-    _str(w, cid)
-    _str(w, will)
-    _str(w, "offline")
-    if flags & 0x80:
-        _str(w, user)
-    if flags & 0x40:
-        _str(w, pwd)
-    await _send(w)
-    kind, n = await _packet(r)
-    if kind != _CONNACK or n != 2:
-        raise MQTTError("no CONNACK")
-    if _rx[1]:
-        raise MQTTError("broker refused: %s" % ("bad user or password" if _rx[1] in (4, 5) else "code %d" % _rx[1]))
-    # subscribe to our cmd topic, QoS 1
-    t = topic("cmd").encode()
-    _st[_PID] = pid = _st[_PID] % 65535 + 1
-    _hdr[0] = _SUBSCRIBE
-    w.write(_hdr[: _rlen(_hdr, 1, 2 + 2 + len(t) + 1)])
-    _hdr[0] = pid >> 8
-    _hdr[1] = pid & 0xFF
-    w.write(_hdr[:2])
-    _str(w, t)
-    w.write(b"\x01")
-    await _send(w)
-    kind, n = await _packet(r)
-    if kind != _SUBACK or _rx[2] == 0x80:
-        raise MQTTError("subscription refused")
+        release()
 
 
-def _unknown(cl, line):
-    """The error for a call whose module or function does not exist, found by comparing text,
-    or None. call.module/function would __import__/getattr the name first, and either interns
-    it (py/qstr.c keeps every qstr for good): a name from the network must not get that far."""
-    if cl[3] or " " not in line:
-        return None  # conf mode or a built-in: no name is looked up
-    try:
-        mod, func, _, _ = call.parse(line[:-5] if line.endswith(">json") else line)
-    except call.CallError as e:
-        return "Error: %s" % e
-    import os
-    import sys
-    from micros import LMS
-
-    m = sys.modules.get("micros.LM_" + mod) or sys.modules.get("LM_" + mod)
-    if m is None and mod not in (LMS.split() if isinstance(LMS, str) else LMS):
-        for d in sys.path:
-            for ext in (".mpy", ".py"):
-                try:
-                    os.stat("%s/LM_%s%s" % (d or ".", mod, ext))
-                    break
-                except OSError:
-                    pass
-            else:
-                continue
-            break
-        else:
-            return "Error: unknown module %s (help lists them)" % mod
-    if m is None:
-        try:
-            m = call.module(mod)  # it exists: its name is interned already (a frozen or file name)
-        except call.CallError as e:
-            return "Error: %s" % e
-    if func not in m.__dict__:
-        return "Error: %s has no function %s (help lists them)" % (mod, func)
-    return None
-
-
-async def _command(payload):
-    """Run a cmd payload the way the shell runs a line; publish the reply."""
-    cid = None
-    js = False
-    try:
-        text = payload.decode()
-    except UnicodeError:
-        text = "\x00"
-    if text[:1] == "{":
-        js = True
-        try:
-            req = json.loads(text)
-            cid = req.get("id")
-            text = req["cmd"]
-            if not isinstance(text, str):
-                raise ValueError
-        except (ValueError, KeyError, AttributeError, TypeError):
-            await publish("reply", json.dumps({"id": cid, "reply": "Error: give {\"id\": .., \"cmd\": \"<line>\"}"}), qos=1)
-            return
-    # a shell client record (micros.shell): no writer, conf mode off, authenticated: the
-    # broker's credentials are the gate for whoever may publish on cmd
-    cl = [None, None, 0, False, True]
-    out = []
-    for line in text.split("\n"):
-        if line.strip():
-            res = _unknown(cl, line.strip()) or shell._answer(cl, line.encode())  # the shell's own path
-            if res is None:  # exit
-                break
-            out.append(res)
-    res = "\n".join(out)
-    out = None
-    _st[_DIRTY] = True  # HA reads a command's effect from the state
-    if js:
-        res = json.dumps({"id": cid, "reply": res})
-    await publish("reply", res, qos=1)
-
-
-async def _reader(r):
-    w = _io[1]
+async def _reader(s):
     while True:
-        kind, n = await _packet(r)
+        kind, body = await packet(s)
         t = kind & 0xF0
-        if t == _PUBLISH and n > 0:
-            tl = (_rx[0] << 8) | _rx[1]
+        if t == _PUBLISH and body is not None and len(body) > 2:
+            tl = (body[0] << 8) | body[1]
             at = 2 + tl
-            qos = (kind >> 1) & 3
-            if qos:
-                pid = (_rx[at] << 8) | _rx[at + 1]
+            if kind & 0x06:  # QoS 1 (or 2, answered as 1)
+                await short(_PUBACK, (body[at] << 8) | body[at + 1])  # at least once: acknowledged before it runs
                 at += 2
-                await _short(w, _PUBACK, pid)  # at least once: acknowledged before it runs
-            if bytes(_mv[2 : 2 + tl]) == topic("cmd").encode():
-                await _command(bytes(_mv[at:n]))
-        elif t == _PUBACK and n == 2:
-            pid = (_rx[0] << 8) | _rx[1]
+            if body[2 : 2 + tl] == topic("cmd").encode():
+                await _command(body, at)
+        elif t == _PUBACK and body is not None and len(body) == 2:
+            p = (body[0] << 8) | body[1]
             for i in range(len(_pend)):
-                if _pend[i][0] == pid:
+                if _pend[i][0] == p:
                     _pend.pop(i)
                     break
         elif t == _PINGRESP:
             _st[_PING] = None
+
+
+async def _command(body, at):
+    from micros import mqttcmd  # loaded per command, dropped after
+
+    try:
+        await mqttcmd.run(body, at)
+    finally:
+        core.drop("mqttcmd")
 
 
 def rssi():
@@ -404,17 +261,18 @@ def lms():
 
 async def telemetry():
     now = lms()
-    if now != _ann[0]:
-        await _discovery(now)
+    if now != _st[_ANN]:
+        old = _st[_ANN]
+        _st[_ANN] = now
+        if conf.get("mqttdisc") != "n/a":
+            await _discovery(now, old)
+    import json
+
     await publish("state", json.dumps(state()), retain=True)
 
 
-async def _discovery(now):
-    old = _ann[0]
-    _ann[0] = now
-    if conf.get("mqttdisc") == "n/a":
-        return
-    from micros import mqttha
+async def _discovery(now, old):
+    from micros import mqttha  # loaded to announce, dropped after
 
     try:  # one message at a time, never built as one string
         await mqttha.announce(topic(""), now, old)
@@ -423,57 +281,66 @@ async def _discovery(now):
     gc.collect()
 
 
+async def _connect(ctx):
+    from micros import mqttnet  # how the broker is reached: dropped once connected
+
+    try:
+        await mqttnet.connect(ctx)
+    finally:
+        core.drop("mqttnet")
+
+
 async def _session():
-    r, w = _io
+    import sys
+
+    s = _st[_SOCK]
     _st[_UP] = True
     _st[_PING] = None
     _st[_CONNS] += 1
-    rd = asyncio.create_task(_reader(r))  # first: PUBACKs of what follows are taken in as they come
-    for p in _pend:  # unacknowledged QoS 1 from the last session, as duplicates
-        await _pub(w, p[0], p[1], p[2], p[3], True)
-    await publish("status", "online", retain=True, qos=1)
-    _ann[0] = None  # all of discovery again on each connection
-    await telemetry()
-    ka = conf.get("mqttka") * 1000
-    per = conf.get("mqttper") * 1000
-    last = time.ticks_ms()
-    import sys
-
-    nmod = len(sys.modules)
+    rd = asyncio.create_task(_reader(s))  # first: PUBACKs of what follows are taken in as they come
     try:
+        for p in _pend:  # unacknowledged QoS 1 from the last session, as duplicates
+            await _pub(p[0], p[1], p[2], p[3], True)
+        await publish("status", "online", retain=True, qos=1)
+        _st[_ANN] = None  # all of discovery again on each connection
+        await telemetry()
+        ka = conf.get("mqttka") * 500  # ms: half the keepalive
+        last = time.ticks_ms()
+        nmod = len(sys.modules)
         while True:
             await asyncio.sleep_ms(_TICK_MS)
             if rd.done():
                 await rd  # raises the reader's error
                 return
             now = time.ticks_ms()
-            if _st[_PING] is not None and time.ticks_diff(now, _st[_PING]) > ka // 2:
-                raise MQTTError("broker silent (no PINGRESP)")
+            if _st[_PING] is not None and time.ticks_diff(now, _st[_PING]) > ka:
+                raise OSError("broker silent (no PINGRESP)")
             if nmod != len(sys.modules):  # an LM loaded or unloaded: its entities at once
                 nmod = len(sys.modules)
-                if lms() != _ann[0]:
-                    _st[_DIRTY] = True
-            if _st[_DIRTY] or time.ticks_diff(now, last) >= per:
+                _st[_DIRTY] = True
+            if _st[_DIRTY] or time.ticks_diff(now, last) >= conf.get("mqttper") * 1000:
                 last = now
                 _st[_DIRTY] = False
                 await telemetry()
+                nmod = len(sys.modules)
             # a ping when we have been quiet, or the broker has: a half-open link shows as no PINGRESP
-            if _st[_PING] is None and (time.ticks_diff(now, _st[_TX_T]) >= ka // 2
-                                       or time.ticks_diff(now, _st[_RX_T]) >= ka // 2):
+            if _st[_PING] is None and (time.ticks_diff(now, _st[_TX_T]) >= ka
+                                       or time.ticks_diff(now, _st[_RX_T]) >= ka):
                 _st[_PING] = now
-                await _short(w, _PINGREQ)
+                await short(_PINGREQ)
     finally:
         _st[_UP] = False
         rd.cancel()
 
 
 def _close():
-    w = _io[1]
-    _io[0] = _io[1] = None
-    if w:
+    s = _st[_SOCK]
+    _st[_SOCK] = None
+    _st[_BUSY] = False
+    if s:
         try:
-            w.s.close()  # the socket itself: Stream.close() does not close it
-        except (OSError, AttributeError):
+            s.close()
+        except OSError:
             pass
 
 
@@ -481,14 +348,15 @@ async def run():
     """Connect, serve, and reconnect with backoff, for ever (TLS refused: not at all)."""
     ctx = None
     if conf.get("mqtttls"):
-        try:
-            from micros import mqttnet
+        from micros import mqttnet
 
+        try:
             ctx = mqttnet.context()  # kept: it holds the CA certificate
-        except MQTTError as e:
+        except Exception as e:  # this board cannot have TLS: said once, the client not started
             print("mqtt: %s" % e)
             return
         finally:
+            mqttnet = None
             core.drop("mqttnet")
     delay = _BACKOFF_MIN
     while True:
@@ -506,9 +374,5 @@ async def run():
 
 
 def start():
-    _base[0] = "%s/%s/" % (conf.get("mqttpfx"), conf.get("devfid"))
+    _st[_BASE] = "%s/%s/" % (conf.get("mqttpfx"), conf.get("devfid"))
     return asyncio.create_task(run())
-
-
-def info():
-    return {"connected": _st[_UP], "connections": _st[_CONNS], "pending": len(_pend), "base": _base[0]}

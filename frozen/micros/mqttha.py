@@ -2,8 +2,8 @@
 # Home Assistant with no YAML. Loaded by micros.mqtt to announce and dropped after.
 # Heap: no config is ever built as one string. Each is a bytes template (a constant: in
 # flash when frozen, one object per template when loaded from a file) whose bytes \x01..\x0c
-# stand for values; announce() counts the pieces, then sends them through micros.mqtt's
-# 512-byte send buffer. Keys are HA's abbreviations (homeassistant/components/mqtt/abbreviations.py);
+# stand for values; announce() computes its length, then streams it through a 256-byte
+# buffer of its own. Keys are HA's abbreviations (homeassistant/components/mqtt/abbreviations.py);
 # topics are relative to "~", the node's "<prefix>/<devfid>/". Entities follow the loaded
 # Load Modules (_ENT): announced when the LM is loaded, removed (an empty retained config)
 # when it is unloaded or not loaded at connect. Commands are shell lines on ~cmd, states
@@ -14,6 +14,7 @@ from micropython import const
 from micros import conf
 
 _UP = const(0)  # micros.mqtt's _st index: connected
+_BUF = const(256)  # a config goes out through this, in writes of up to its size
 
 # "<lm> <component> <object_id>": the entities of the built-in Load Modules
 _ENT = ("gpio light rgb", "light light light", "neopixel light neopixel", "dimmer light dimmer",
@@ -56,22 +57,8 @@ _MOTION = (b',"stat_t":"~state","name":"Motion","dev_cla":"motion","pl_on":"1","
 _DIAG = ',"ent_cat":"diagnostic"'
 
 
-def _fill(tpl, vals):
-    # the template's pieces, a byte below 0x10 replaced by vals[byte - 1]
-    mv = memoryview(tpl)
-    i = 0
-    j = 0
-    for c in tpl:
-        if c < 0x10:
-            yield mv[i:j]
-            yield vals[c - 1]
-            i = j + 1
-        j += 1
-    yield mv[i:]
-
-
 def _body(obj):
-    """(template, its values \x05.. as one string, ";" between) of one entity."""
+    """(template, its values \x05.. as one string, ";" between) of a built-in entity."""
     if obj == "rgb":
         return _RGB, "gpio;gpio RGB;1000;gpio RGB 1000 1000 1000;gpio RGB_deinit;v.rgb;c|max;RGB"
     if obj == "light":
@@ -103,8 +90,7 @@ def _body(obj):
 
 def _entities(old, now):
     """(component, object_id, on) of the entities to announce (on: True, or an LM's own fields)
-    or remove (on: False): all when old is None (a new connection), else those of LMs loaded
-    or unloaded since."""
+    or remove (on: False)."""
     if old is None:
         yield "sensor", "memfree", True
         yield "sensor", "rssi", True
@@ -130,28 +116,50 @@ def _entities(old, now):
                 yield comp, obj, f
 
 
-def _payload(comp, obj, on, head):
-    vals = (head[0], head[1], obj, head[2])
-    yield from _fill(_HEAD, vals)
-    if on is True:
-        body, extra = _body(obj)
-        yield from _fill(body, vals + tuple(extra.split(";")))
-        return
-    # an LM's own fields (a dict), with the topics its component has
-    if comp != "button":
-        yield ',"stat_t":"~state"'
-    if comp in ("button", "switch", "light"):
-        yield ',"cmd_t":"~cmd"'
-    yield "," if on else ""
-    yield json.dumps(on)[1:].encode()
+def _size(tpl, vals):
+    # the template's length with its bytes below 0x10 replaced by vals[byte - 1]
+    n = len(tpl)
+    for c in tpl:
+        if c < 0x10:
+            n += len(vals[c - 1]) - 1
+    return n
 
 
-def configs(base, now, old=None):
-    """(topic, parts) of each retained config message to publish, one at a time: parts() gives
-    the payload as pieces (ASCII str or bytes-like), None removes the entity (an empty
-    payload). base is "<prefix>/<devfid>/"; now/old: the loaded LMs (micros.mqtt.lms()) now
-    and at the last announcement (None: none yet on this connection)."""
+async def _cp(m, buf, at, p):
+    # p after buf[:at], a full buf written out (the caller holds the socket); the new at
+    p = memoryview(p)
+    while len(p):
+        k = min(len(p), _BUF - at)
+        buf[at : at + k] = p[:k]
+        at += k
+        p = p[k:]
+        if at == _BUF:
+            await m.put(buf)
+            at = 0
+    return at
+
+
+async def _tpl(m, buf, at, tpl, vals):
+    # the template through buf, its bytes below 0x10 replaced by vals[byte - 1]
+    mv = memoryview(tpl)
+    i = 0
+    for j in range(len(tpl)):
+        c = tpl[j]
+        if c < 0x10:
+            at = await _cp(m, buf, at, mv[i:j])
+            at = await _cp(m, buf, at, vals[c - 1])
+            i = j + 1
+    return await _cp(m, buf, at, mv[i:])
+
+
+async def announce(base, now, old=None):
+    """Publish the retained config of each entity to announce or remove, one at a time: all
+    when old is None (a new connection), else those of the LMs loaded or unloaded since. base
+    is "<prefix>/<devfid>/"; now/old: the loaded LMs (micros.mqtt.lms()) now and at the last
+    announcement. Each is a retained QoS 0 PUBLISH whose length is computed first, then
+    streamed through a 256-byte buffer, holding micros.mqtt's socket (micros.mqtt calls this)."""
     from micros import VERSION
+    from micros import mqtt as m
 
     hw = conf.get("hwuid")
     node = "".join(c if c.isalpha() or c.isdigit() or c in "_-" else "_" for c in conf.get("devfid"))  # [a-zA-Z0-9_-]
@@ -160,62 +168,45 @@ def configs(base, now, old=None):
            "mdl": getattr(sys.implementation, "_machine", sys.platform), "sw": VERSION}
     if ":" in hw:
         dev["cns"] = [["mac", hw]]
-    head = (json.dumps(base).encode(), uid.encode(), json.dumps(dev).encode())
-    dev = None
+    # \x01 "~", \x02 the hwuid, \x03 the object id, \x04 the device; \x05.. the entity's own
+    vals = [json.dumps(base).encode(), uid.encode(), b"", json.dumps(dev).encode()]
+    dev = uid = None
     pfx = conf.get("mqttdisc")
+    buf = bytearray(_BUF)
     for comp, obj, on in _entities(old, now):
-        t = "%s/%s/%s/%s/config" % (pfx, comp, node, obj)
-        yield t, None if on is False else (lambda c=comp, o=obj, f=on: _payload(c, o, f, head))
-
-
-async def announce(base, now, old=None):
-    """Publish configs(base, now, old) one at a time, each a retained QoS 0 PUBLISH whose
-    payload is counted in a first pass, then written through micros.mqtt's 512-byte send
-    buffer under its stream lock (micros.mqtt calls this)."""
-    from micros import mqtt as m
-
-    tx = m._tx
-    txv = m._txv
-    for t, parts in configs(base, now, old):
-        n = 0
-        for p in parts() if parts else ():
-            n += len(p)
-        w = m._io[1]
+        t = ("%s/%s/%s/%s/config" % (pfx, comp, node, obj)).encode()
+        while len(vals) > 4:
+            vals.pop()
+        vals[2] = obj.encode()
+        if on is True:
+            body, extra = _body(obj)
+            vals.extend(extra.encode().split(b";"))
+        elif on:  # an LM's own fields (a dict), with the topics its component has
+            body = b"\x05\x06\x07\x08"
+            vals.append(b"" if comp == "button" else b',"stat_t":"~state"')
+            vals.append(b',"cmd_t":"~cmd"' if comp in ("button", "switch", "light") else b"")
+            vals.append(b",")
+            vals.append(json.dumps(on)[1:].encode())
+        else:  # removed: an empty config
+            body = None
+        n = _size(_HEAD, vals) + _size(body, vals) if body else 0
         if not m._st[_UP]:  # not connected: a QoS 0 message is not kept
             return
-        t = t.encode()
-        await m._lock.acquire()
+        await m.take()
         try:
-            tx[0] = 0x31  # PUBLISH, retained
-            at = m._rlen(tx, 1, 2 + len(t) + n)
-            tx[at] = len(t) >> 8
-            tx[at + 1] = len(t) & 0xFF
-            at += 2
-            if at + len(t) > len(tx):  # a topic longer than the buffer: on its own
-                w.write(txv[:at])
-                w.write(t)
-                at = 0
-            else:
-                txv[at : at + len(t)] = t
-                at += len(t)
-            for p in parts() if parts else ():
-                if isinstance(p, str):
-                    p = p.encode()  # memoryview takes bytes only
-                k = len(p)
-                if at + k > len(tx):
-                    w.write(txv[:at])
-                    at = 0
-                    if k > len(tx):
-                        w.write(p)
-                        continue
-                txv[at : at + k] = p
-                at += k
+            buf[0] = 0x31  # PUBLISH, retained
+            at = m.rlen(buf, 1, 2 + len(t) + n)
+            buf[at] = len(t) >> 8
+            buf[at + 1] = len(t) & 0xFF
+            at = await _cp(m, buf, at + 2, t)
+            if body:
+                at = await _tpl(m, buf, at, _HEAD, vals)
+                at = await _tpl(m, buf, at, body, vals)
             if at:
-                w.write(txv[:at])
-            await m._send(w)
+                await m.put(memoryview(buf)[:at])
         finally:
-            m._lock.release()
-        parts = None
+            m.release()
+        t = body = None
 
 
 def check(key, val):
