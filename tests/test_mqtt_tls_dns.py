@@ -48,6 +48,7 @@ class FakeDNS:
         self.release = threading.Event()
         self.asked = threading.Event()
         self.mute = False
+        self.malformed = False  # replies that say 65535 questions and hold one
         self.queries = 0
         self.held = []
         self.done = False
@@ -62,6 +63,8 @@ class FakeDNS:
         qtype = struct.unpack(">H", q[at + 1:at + 3])[0]
         question = q[12:at + 5]
         name = ".".join(labels)
+        if self.malformed:
+            return q[:2] + b"\x81\x80" + b"\xff\xff\x00\x01\x00\x00\x00\x00" + question
         if self.alias and name == self.alias and qtype == 1:  # CNAME alias -> name, then name's A
             target = b"".join(bytes([len(p)]) + p.encode() for p in self.name.split(".")) + b"\x00"
             cname = b"\xc0\x0c\x00\x05\x00\x01\x00\x00\x00\x3c" + struct.pack(">H", len(target)) + target
@@ -183,5 +186,31 @@ def test_an_alias_is_followed_and_a_literal_address_asks_no_dns(dns_node):
             assert w.wait(lambda m: m[0] == "micros/dns04/status" and m[1] == "online", timeout=10)
             assert dns.queries == asked
             w.close()
+    finally:
+        dns.close()
+
+
+def test_a_malformed_dns_reply_is_a_dns_failure_and_the_kept_address_is_used(dns_node):
+    """A reply whose counts run past its end (65535 questions, one there) is a failed lookup:
+    the node reconnects to the address it kept. mqttnet._skip read past the reply and raised
+    IndexError, which the address lookup did not take for a DNS failure: the node never came back."""
+    dns = FakeDNS("broker.micros.test")
+    dns.release.set()
+    try:
+        with mb.Mosquitto() as b:
+            w = Watch(b.port, "micros/dns05/status")
+            n = dns_node(mqtt_sets(b, mqtthost="broker.micros.test", devfid="dns05"), "dns05")
+            assert w.wait(lambda m: m[1] == "online", timeout=10), open(n.log).read()[-600:]
+            dns.malformed = True
+            asked = dns.queries
+            b.restart(down=0.5)
+            w2 = Watch(b.port, "micros/dns05/status")
+            assert w2.wait(lambda m: m[1] == "online", timeout=25), open(n.log).read()[-600:]
+            assert dns.queries > asked
+            assert "broker.micros.test: bad DNS reply; using 127.0.0.1" in open(n.log).read()
+            with Shell(n.port, timeout=8) as s:
+                assert s.cmd("hello").startswith("hello:dns05:")
+            w.close()
+            w2.close()
     finally:
         dns.close()
