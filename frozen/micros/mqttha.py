@@ -2,7 +2,7 @@
 # Home Assistant with no YAML. Loaded by micros.mqtt to announce and dropped after.
 # Heap: no config is ever built as one string. Each is a bytes template (a constant: in
 # flash when frozen, one object per template when loaded from a file) whose bytes \x01..\x0c
-# stand for values; announce() computes its length, then streams it through a 256-byte
+# stand for values; announce() computes its length, then streams it through a 128-byte
 # buffer of its own. Keys are HA's abbreviations (homeassistant/components/mqtt/abbreviations.py);
 # topics are relative to "~", the node's "<prefix>/<devfid>/". Entities follow the loaded
 # Load Modules (_ENT): announced when the LM is loaded, removed (an empty retained config)
@@ -14,13 +14,13 @@ from micropython import const
 from micros import conf
 
 _UP = const(0)  # micros.mqtt's _st index: connected
-_BUF = const(256)  # a config goes out through this, in writes of up to its size
+_BUF = const(128)  # a config goes out through this, in writes of up to its size
 
 # "<lm> <component> <object_id>": the entities of the built-in Load Modules
 _ENT = ("gpio light rgb", "light light light", "neopixel light neopixel", "dimmer light dimmer",
         "switch switch switch", "air sensor temperature", "air sensor humidity",
         "distance_HCSR04 sensor distance", "motion_sensor binary_sensor motion")
-_LMS = " gpio light neopixel dimmer switch air distance_HCSR04 motion_sensor "
+_LMS = "gpio light neopixel dimmer switch air distance_HCSR04 motion_sensor"
 
 # every config: \x01 "~" (JSON), \x02 the hwuid, \x03 the object id, \x04 the device (JSON)
 _HEAD = b'{"~":\x01,"uniq_id":"\x02_\x03","avty_t":"~status","dev":\x04'
@@ -96,16 +96,20 @@ def _entities(old, now):
         yield "sensor", "rssi", True
         yield "sensor", "uptime", True
         yield "button", "reboot", True
-    now = now.split()
-    was = old.split() if old else ()
+    was = old or ""
     for row in _ENT:
         lm, comp, obj = row.split()
-        on = lm in now
-        if old is None or on != (lm in was):
+        on = _has(now, lm)
+        if old is None or on != _has(was, lm):
             yield comp, obj, on
     # an LM of the user's may list its own: discovery() -> [(component, object_id, {fields})]
-    for lm in now:
-        if lm not in was and (" %s " % lm) not in _LMS:
+    i = 0
+    while i < len(now):
+        j = now.find(" ", i)
+        j = len(now) if j < 0 else j
+        lm = now[i:j]
+        i = j + 1
+        if not _has(was, lm) and not _has(_LMS, lm):
             m = sys.modules.get("LM_" + lm) or sys.modules.get("micros.LM_" + lm)
             try:
                 ents = getattr(m, "discovery", tuple)()
@@ -114,6 +118,17 @@ def _entities(old, now):
                 ents = ()
             for comp, obj, f in ents:
                 yield comp, obj, f
+
+
+def _has(names, name):
+    # name is one of the space-separated names (no list of them made)
+    i = names.find(name)
+    while i >= 0:
+        j = i + len(name)
+        if (i == 0 or names[i - 1] == " ") and (j == len(names) or names[j] == " "):
+            return True
+        i = names.find(name, j)
+    return False
 
 
 def _size(tpl, vals):
@@ -157,7 +172,7 @@ async def announce(base, now, old=None):
     when old is None (a new connection), else those of the LMs loaded or unloaded since. base
     is "<prefix>/<devfid>/"; now/old: the loaded LMs (micros.mqtt.lms()) now and at the last
     announcement. Each is a retained QoS 0 PUBLISH whose length is computed first, then
-    streamed through a 256-byte buffer, holding micros.mqtt's socket (micros.mqtt calls this)."""
+    streamed through a 128-byte buffer, holding micros.mqtt's socket (micros.mqtt calls this)."""
     from micros import VERSION
     from micros import mqtt as m
 
