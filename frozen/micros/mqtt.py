@@ -188,18 +188,20 @@ async def short(kind, p=None):
         release()
 
 
-async def _reader(s):
+def _reader(s):  # async (a generator): the reader task
     while True:
-        kind, body = await packet(s)
+        # idle here: only this frame waits (packet() and its reads exist while a packet comes in)
+        yield asyncio.core._io_queue.queue_read(s)
+        kind, body = yield from packet(s)
         t = kind & 0xF0
         if t == _PUBLISH and body is not None and len(body) > 2:
             tl = (body[0] << 8) | body[1]
             at = 2 + tl
             if kind & 0x06:  # QoS 1 (or 2, answered as 1)
-                await short(_PUBACK, (body[at] << 8) | body[at + 1])  # at least once: acknowledged before it runs
+                yield from short(_PUBACK, (body[at] << 8) | body[at + 1])  # at least once: acknowledged before it runs
                 at += 2
             if body[2 : 2 + tl] == topic("cmd").encode():
-                await _command(body, at)
+                yield from _command(body, at)
         elif t == _PUBACK and body is not None and len(body) == 2:
             p = (body[0] << 8) | body[1]
             for i in range(len(_pend)):
@@ -208,6 +210,7 @@ async def _reader(s):
                     break
         elif t == _PINGRESP:
             _st[_PING] = None
+        body = None
 
 
 async def _command(body, at):

@@ -140,31 +140,27 @@ def _size(tpl, vals):
     return n
 
 
-async def _cp(m, buf, at, p):
-    # p after buf[:at], a full buf written out (the caller holds the socket); the new at
-    p = memoryview(p)
-    while len(p):
-        k = min(len(p), _BUF - at)
-        buf[at : at + k] = p[:k]
-        at += k
-        p = p[k:]
-        if at == _BUF:
-            await m.put(buf)
-            at = 0
-    return at
-
-
 async def _tpl(m, buf, at, tpl, vals):
-    # the template through buf, its bytes below 0x10 replaced by vals[byte - 1]
+    # tpl after buf[:at], its bytes below 0x10 replaced by vals[byte - 1], each full buf
+    # written out (the caller holds the socket); the new at
     mv = memoryview(tpl)
+    n = len(tpl)
     i = 0
-    for j in range(len(tpl)):
-        c = tpl[j]
-        if c < 0x10:
-            at = await _cp(m, buf, at, mv[i:j])
-            at = await _cp(m, buf, at, vals[c - 1])
-            i = j + 1
-    return await _cp(m, buf, at, mv[i:])
+    for j in range(n + 1):
+        if j < n and tpl[j] >= 0x10:
+            continue
+        for p in (mv[i:j], vals[tpl[j] - 1] if j < n else b""):
+            p = memoryview(p)
+            while len(p):
+                k = min(len(p), _BUF - at)
+                buf[at : at + k] = p[:k]
+                at += k
+                p = p[k:]
+                if at == _BUF:
+                    await m.put(buf)
+                    at = 0
+        i = j + 1
+    return at
 
 
 async def announce(base, now, old=None):
@@ -196,11 +192,11 @@ async def announce(base, now, old=None):
         if on is True:
             body, extra = _body(obj)
             vals.extend(extra.encode().split(b";"))
-        elif on:  # an LM's own fields (a dict), with the topics its component has
+        elif on is not False:  # an LM's own fields (a dict), with the topics its component has
             body = b"\x05\x06\x07\x08"
             vals.append(b"" if comp == "button" else b',"stat_t":"~state"')
             vals.append(b',"cmd_t":"~cmd"' if comp in ("button", "switch", "light") else b"")
-            vals.append(b",")
+            vals.append(b"," if on else b"")
             vals.append(json.dumps(on)[1:].encode())
         else:  # removed: an empty config
             body = None
@@ -213,7 +209,7 @@ async def announce(base, now, old=None):
             at = m.rlen(buf, 1, 2 + len(t) + n)
             buf[at] = len(t) >> 8
             buf[at + 1] = len(t) & 0xFF
-            at = await _cp(m, buf, at + 2, t)
+            at = await _tpl(m, buf, at + 2, b"\x01", (t,))  # the topic
             if body:
                 at = await _tpl(m, buf, at, _HEAD, vals)
                 at = await _tpl(m, buf, at, body, vals)
