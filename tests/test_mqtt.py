@@ -278,10 +278,13 @@ def test_mqtt_off_imports_nothing(make_node):
     assert "micros.shell" in mods and "micros.mqtt" not in mods and "micros.mqttha" not in mods
 
 
-def test_mqtt_on_loads_client_and_drops_discovery(lamp):
+def test_mqtt_on_loads_client_and_drops_discovery(lamp, broker):
+    with Fleet(broker.url).connect() as f:
+        assert f.command("lamp01", "system memfree").startswith("CPU")  # micros.mqttcmd ran it
     with Shell(lamp.port) as s:
         mods = json.loads(s.cmd("sim modules >json"))
-    assert "micros.mqtt" in mods and "micros.mqttha" not in mods  # discovery is dropped after use
+    # discovery, the command's code and the connection's are dropped after use
+    assert "micros.mqtt" in mods and not {"micros.mqttha", "micros.mqttcmd", "micros.mqttnet"} & set(mods)
 
 
 def test_settings_validated_like_the_others():
