@@ -8,3 +8,7 @@ include("$(MICROS_DIR)/frozen/micros", lms=True)  # as the sim: every Load Modul
 
 # It runs as the virtual board: the sim's own facts for the core (pins, shell clients).
 module("micros_board.py", base_path="$(MICROS_DIR)/boards/sim", opt=3)
+
+# and the virtual board's stand-ins for a board's firmware modules, with simboot (as
+# shared/tools/unix-frozen.sh's binary has them through boards/sim/manifest.py)
+include("$(MICROS_DIR)/ports/unix/manifest.py")

@@ -260,8 +260,9 @@ def evaluate(path, variables_=None, **options):
 
 
 def for_board(board):
-    """Evaluate boards/<NAME>/manifest.py with the board's path variables."""
+    """Evaluate boards/<NAME>/manifest.py with the board's path variables. The virtual board's
+    firmware is a ROMFS image (invoke build --board sim): its manifest gets romfs=True."""
     path = board.dir / "manifest.py"
     if not path.exists():
         raise MicrosError(f"{path} is missing: every board needs a manifest")
-    return evaluate(path, variables(board))
+    return evaluate(path, variables(board), **({"romfs": True} if board.is_virtual else {}))

@@ -80,6 +80,26 @@ def port_mpy():
     return compile_files([PORTS / "unix" / f"{m}.py" for m in PORT_MODULES], BUILD / "sim-port-O3", "ports/unix/", opt=3)
 
 
+_FROZEN_BOOT = {}  # (binary, its mtime) -> has simboot frozen in
+
+
+def frozen_simboot(exe):
+    """Whether a MicroPython binary has the virtual board's boot script and stand-ins frozen in
+    (ports/unix/manifest.py: shared/tools/unix-frozen.sh, invoke build --board unix): then the
+    sim starts as `micropython -m simboot`, its code running in place as a board's would."""
+    try:
+        key = (exe, os.stat(exe).st_mtime_ns)
+    except OSError:
+        return False
+    if key not in _FROZEN_BOOT:
+        try:
+            out = subprocess.run([exe, "-c", "help('modules')"], capture_output=True, text=True, timeout=10).stdout
+        except (OSError, subprocess.TimeoutExpired):
+            out = ""
+        _FROZEN_BOOT[key] = "simboot" in out.split() and "ports/unix/machine" in out.split()
+    return _FROZEN_BOOT[key]
+
+
 def board_mpy(board):
     """The board's own frozen module (boards/<B>/micros_board.py) compiled, as the
     firmware build freezes it; the directory that holds it."""
@@ -234,10 +254,15 @@ class SimNode:
         return out
 
     def argv(self):
+        exe = self.micropython or micropython()
+        if not self.flash and frozen_simboot(exe):
+            boot = ["-m", "simboot"]  # frozen into the binary: runs in place (ports/unix/manifest.py)
+        else:
+            boot = [str(PORTS / "unix" / ("flashboot.py" if self.flash else "simboot.py"))]
         return [
-            self.micropython or micropython(),
+            exe,
             "-X", f"heapsize={self._heap()}",
-            str(PORTS / "unix" / ("flashboot.py" if self.flash else "simboot.py")),
+            *boot,
             *self._fs_args(),
             *self._code_args(),
         ]

@@ -4,11 +4,14 @@
 #   micropython flashboot.py IMG OFFSET SIZE CODEDIR|--romfs IMG  (filesystem in a flash image, see there)
 #   micropython simboot.py FSDIR --romfs IMG  (core from a ROMFS image, in place of CODEDIR)
 #   micropython simboot.py FSDIR --frozen  (the core frozen into this binary: invoke build --board unix)
+#   micropython -m simboot ...  (the same, this script frozen into the binary: ports/unix/manifest.py)
 # FSDIR is the node's filesystem (its cwd); CODEDIR holds the `micros` package
 # (the "frozen" part on a board).
 import gc
 import os
 import sys
+
+PORT_FROZEN = ".frozen/ports/unix"  # the stand-ins frozen into the binary (ports/unix/manifest.py)
 
 def _romfs(argv):
     # --romfs IMG: the micrOS core comes from a ROMFS image (invoke build
@@ -32,16 +35,24 @@ def _romfs(argv):
 def _boot(argv):
     _romfs(argv)
     fs, code = argv[1], argv[2]
-    here = argv[0].rpartition("/")[0] or "."
+    # run as a file: the stand-ins' sources sit beside it; as `-m simboot` (frozen) argv[0] is
+    # the module's name and the stand-ins are frozen with it
+    here = (argv[0].rpartition("/")[0] or ".") if argv[0].endswith(".py") else None
     os.chdir(fs)
-    # the board's own modules first: compiled (MICROS_SIM_PORTMPY), else from source;
-    # then the core the sim was asked to run, ahead of .frozen: a binary with micrOS
+    # The board's own modules first, the stand-ins for what a board has in firmware: frozen
+    # into this binary (.frozen/ports/unix, where ports/unix/manifest.py puts them; a binary
+    # without them has nothing there and the search goes on), else compiled
+    # (MICROS_SIM_PORTMPY), else from source. Frozen wins: the binary is the board's
+    # firmware, and frozen they run in place as a board's C modules do, where from .mpy
+    # their bytecode would sit in the heap. They live apart from the core's .frozen, so
+    # they shadow nothing of it.
+    # Then the core the sim was asked to run, ahead of .frozen: a binary with micrOS
     # frozen in must not shadow it (the unix port starts with ['', '.frozen', ...]);
     # then, as on a board, the filesystem's lib/ (where stock-firmware images keep the core)
     # MICROS_SIM_BOARD: the board's own frozen module (micros_board, boards/<B>/), the board
     # the sim impersonates: also ahead of .frozen
     frozen = code == "--frozen"
-    sys.path[:] = [p for p in ("", os.getenv("MICROS_SIM_PORTMPY"), here, None if frozen else code,
+    sys.path[:] = [p for p in ("", PORT_FROZEN, os.getenv("MICROS_SIM_PORTMPY"), here, None if frozen else code,
                                os.getenv("MICROS_SIM_BOARD"), ".frozen", "lib") if p is not None]
     import machine
 
