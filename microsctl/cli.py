@@ -269,10 +269,13 @@ def shell(c, port=None, host="127.0.0.1", command=None, dev=None, profile=None):
         "micropython": "MicroPython binary to measure on (default: $MICROS_MICROPYTHON, else the installed "
         "unix port); one with micrOS frozen in (shared/tools/unix-frozen.sh) adds the frozen core's heap "
         "figures, and is what --only frozen measures (skipped without one; docs/ram.md)",
+        "original_src": "with --only frozen: also measure the original micrOS v0.4 from this upstream tree "
+        "(a checkout of BxNxM/micrOS at v0.4.0-0), frozen into a binary built like --micropython's "
+        "(its MicroPython tree, word size, stand-ins): the like-for-like table (docs/ram.md)",
     }
 )
 @user_errors
-def bench(c, only=None, quick=False, micropython=None):
+def bench(c, only=None, quick=False, micropython=None, original_src=None):
     """Measure speed and memory; print the figures and record them in docs/benchmarks.md."""
     import os
 
@@ -281,6 +284,10 @@ def bench(c, only=None, quick=False, micropython=None):
 
     if micropython:  # every node and helper of the run uses it
         os.environ[run.MICROPYTHON_ENV] = run.micropython(micropython)
+    if original_src:
+        from microsctl.bench import original
+
+        os.environ[original.ENV] = str(original.source(original_src))
     b.run(only, quick)
 
 

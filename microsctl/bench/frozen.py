@@ -73,6 +73,7 @@ print("heapprobe own:", gc.mem_alloc() - _b)
 del _b
 """
 LISTENING = "micrOS shell on "
+ORIGINAL_ENV = "MICROS_ORIGINAL_SRC"  # invoke bench --original-src: the original v0.4 measured too
 _NODES = itertools.count(1)  # each measuring node gets a folder of its own
 
 
@@ -92,6 +93,8 @@ def binary_facts(exe, heap="38k"):
 class Node:
     """One virtual node on `exe` for measuring: the frozen core, or (frozen=False, for tests
     on a binary without one) this tree's core as .mpy; with the probe unless probe=False."""
+
+    listening = LISTENING  # what the node logs once its shell listens
 
     def __init__(self, tmp, exe, heap, setup, frozen=True, probe=True):
         _, profile, sets = setup
@@ -122,7 +125,7 @@ class Node:
         end = time.monotonic() + timeout
         while time.monotonic() < end:
             log = self._log()
-            if LISTENING in log:
+            if self.listening in log:
                 if self.probe:
                     self.own = int(re.search(r"heapprobe own: (\d+)", log).group(1))
                 return self
@@ -246,7 +249,7 @@ def serves(tmp, exe, heap, setup, frozen=True, clients=3):
         return not bad, "; ".join(bad)
 
 
-def smallest_heap(tmp, exe, setup, lo=8, hi=64, runs=3, frozen=True, progress=print):
+def smallest_heap(tmp, exe, setup, lo=8, hi=64, runs=3, frozen=True, progress=print, serves_at=None):
     """Bisect in 1 KiB steps the smallest heap (KiB) that boots and serves 3 clients, then
     confirm it over `runs` runs, moving up 1 KiB while the edge is not stable.
     lo is taken as failing without a try; an edge still unstable 8 KiB over hi gives None.
@@ -255,7 +258,7 @@ def smallest_heap(tmp, exe, setup, lo=8, hi=64, runs=3, frozen=True, progress=pr
     tries = []
 
     def ok(kib):
-        res, why = serves(tmp, exe, f"{kib}k", setup, frozen)
+        res, why = (serves_at or serves)(tmp, exe, f"{kib}k", setup, frozen)
         tries.append((kib, res, why))
         progress(f"[bench] frozen: {setup[0]} {kib} KiB: {'serves' if res else 'fails: ' + why}")
         return res
@@ -423,31 +426,35 @@ def _small(s):
     return f"**{s['edge']} KiB** ({s['edge'] - 1} KiB: {passed} of {runs} runs)"
 
 
-# issue 11's goal, for the 32-bit frozen build with timer + cron armed; the original v0.4
-# measured the same way: 24,848 B free at 38k, smallest heap 18 KiB, one client at a time
+# issue 11's goal, for the 32-bit frozen build with timer + cron armed
 GOAL_HEAP = "38k"
 GOAL_FREE = 25000
 GOAL_KIB = 20
 
 
 def goals(res):
-    """Issue 11's goal, judged on this run's figures (timer + cron armed)."""
+    """Issue 11's goal, judged on this run's figures (timer + cron armed); the original v0.4's
+    figures beside them when this run measured it too (res["original"])."""
     def verdict(ok):
         return "meets" if ok else "MISSES"
 
+    orig = res.get("original")
     lines = [f"Issue 11's goal (set for the 32-bit build; this binary is {res['bits']}-bit), timer + cron armed:"]
     m = res["boot"].get(("on", GOAL_HEAP))
     if m:
         up = "" if not m.get("errors") else " (the node was not fully up)"
-        lines.append(f"- free heap after boot at {GOAL_HEAP}: {m['free']:,} B{up} (goal >= {GOAL_FREE:,} B; "
-                     f"the original v0.4: 24,848 B): {verdict(m['free'] >= GOAL_FREE and not up)}")
+        o = orig and orig["boot"].get(("on", GOAL_HEAP))
+        beside = f"; the original v0.4 on a binary like this one: {o['free']:,} B" if o else ""
+        lines.append(f"- free heap after boot at {GOAL_HEAP}: {m['free']:,} B{up} (goal >= {GOAL_FREE:,} B{beside}): "
+                     f"{verdict(m['free'] >= GOAL_FREE and not up)}")
     small = res["small"].get("on")
     if small:
         edge = f"{small['edge']} KiB" if small["edge"] else f"over {small['tries'][0][0]} KiB"
         runs = res.get("runs", 3)
-        lines.append(f"- smallest heap serving 3 clients at once, stable over {runs} run{'s' * (runs > 1)}: {edge} (goal <= {GOAL_KIB} KiB; "
-                     f"the original: 18 KiB, one client at a time): "
-                     f"{verdict(small['edge'] and small['edge'] <= GOAL_KIB)}")
+        o = orig and orig["small"].get("on")
+        beside = (f"; the original: {o['edge']} KiB, one client at a time" if o and o["edge"] else "")
+        lines.append(f"- smallest heap serving 3 clients at once, stable over {runs} run{'s' * (runs > 1)}: {edge} "
+                     f"(goal <= {GOAL_KIB} KiB{beside}): {verdict(small['edge'] and small['edge'] <= GOAL_KIB)}")
     served = res.get("serves", {}).get("on")
     if served:
         ok, why = served
@@ -485,6 +492,10 @@ def report(res):
         base = res["boot"][(s, heaps[0])]["base"]
         lines.append(f"| {label[s]} | " + " | ".join(cells) + f" | {base:,} B | {_small(res['small'][s])} |")
     lines += [""] + goals(res) if goals(res) else []
+    if res.get("original"):
+        from microsctl.bench import original
+
+        lines += original.report(res["original"], res)
     notes = [f"- {label[s]}, {h}: the node logged `{e}`" for s in setups for h in heaps
              for e in res["boot"][(s, h)].get("errors", [])]
     if notes:
@@ -551,4 +562,9 @@ def frozen(quick=False):
     if frozen_core(exe) is None:
         raise Skipped(f"{exe} has no micrOS frozen in: build one with shared/tools/unix-frozen.sh")
     res = measure(exe, quick=quick)
+    src = os.environ.get(ORIGINAL_ENV)
+    if src:  # the original v0.4 on a binary like this one (microsctl/bench/original.py)
+        from microsctl.bench import original
+
+        res["original"] = original.measure(exe, original.source(src), runs=res["runs"])
     return f"frozen-{res['bits']}", report(res)

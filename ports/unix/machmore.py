@@ -53,6 +53,11 @@ if chip.LEDC:  # the ESP32 family: LEDC timers and channels (esp32/machine_pwm.c
 
 
 class Timer:
+    # esp8266/machine_timer.c and esp32/machine_timer.c: the timer's interrupt schedules the
+    # callback (mp_sched_schedule), which runs in the main thread between bytecodes, whatever
+    # the program is doing. Here: a task when the program runs asyncio (as micrOS does); a
+    # program without an event loop (e.g. a blocking socket server) gets a thread that only
+    # sleeps and schedules the callback, as the timer's interrupt does (micropython.schedule).
     ONE_SHOT = 0
     PERIODIC = 1
 
@@ -62,11 +67,14 @@ class Timer:
             self.init(**kw)
 
     def init(self, mode=PERIODIC, period=1000, callback=None, freq=None):
-        import asyncio
+        import sys
 
         self.deinit()
         if freq:
             period = 1000 // freq
+        if "asyncio" not in sys.modules:
+            return self._irq(mode, period, callback)
+        import asyncio
 
         async def run():
             nxt = time.ticks_add(time.ticks_ms(), period)
@@ -79,7 +87,31 @@ class Timer:
 
         self._task = asyncio.create_task(run())
 
+    def _irq(self, mode, period, callback):
+        import _thread
+        import micropython
+
+        on = self._task = [1]  # deinit() clears it
+
+        def tick():
+            nxt = time.ticks_add(time.ticks_ms(), period)
+            while on[0]:
+                time.sleep_ms(max(0, time.ticks_diff(nxt, time.ticks_ms())))
+                nxt = time.ticks_add(nxt, period)
+                if not on[0]:
+                    return
+                try:
+                    micropython.schedule(callback, self)
+                except RuntimeError:  # the schedule queue is full: this tick is lost, as on a board
+                    pass
+                if mode == Timer.ONE_SHOT:
+                    return
+
+        _thread.start_new_thread(tick, ())
+
     def deinit(self):
-        if self._task:
+        if isinstance(self._task, list):
+            self._task[0] = 0
+        elif self._task:
             self._task.cancel()
-            self._task = None
+        self._task = None

@@ -115,6 +115,16 @@ class WLAN:
             self._conn = True
             self._status = STAT_GOT_IP
 
+    def scan(self):
+        # esp32/network_wlan.c network_wlan_scan, esp8266/network_wlan.c esp_scan: one tuple per access
+        # point in reach, (ssid, bssid, channel, RSSI, authmode, hidden). In reach: the networks
+        # of MICROS_SIM_WIFI (or `sim wifi`) whose time has come; with no list (any SSID
+        # connects) nothing can be named: an empty list.
+        if self._kind != STA_IF or not self._active:
+            raise OSError("STA must be active")  # both ports refuse a scan otherwise
+        t = time.ticks_diff(time.ticks_ms(), time._boot)
+        return [(s.encode(), _mac(2), 1, -55, 3 if k else 0, False) for s, (k, at) in _nets().items() if t >= at]
+
     def disconnect(self):
         self._conn = False
         self._net = None
