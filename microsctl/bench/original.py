@@ -173,17 +173,18 @@ def config(setup, port):
 
 class Node(fz.Node):
     """One node running the original frozen into exe (its own default config, with the setup's
-    keys), with the probe thread unless probe=False."""
+    keys), with the probe thread unless probe=False. frozen=False (tests, on a binary without
+    it): the original's .py files from `src`, compiled on the node."""
 
     listening = LISTENING
 
-    def __init__(self, tmp, exe, heap, setup, frozen=True, probe=True):
+    def __init__(self, tmp, exe, heap, setup, frozen=True, probe=True, src=None):
         self.node = SimNode(f"orig-{setup[0]}-{heap}-{next(fz._NODES)}", root=tmp, heap=heap, micropython=exe)
         env = self.node.env  # its network in reach, so its scan finds it (ports/unix/network.py)
         self.node.env = lambda: {**env(), "MICROS_SIM_WIFI": f"{WIFI[0]}:{WIFI[1]}"}
         nocore = self.node.dir / "nocore"  # no `micros` package: simboot runs main.py as it is
         nocore.mkdir(parents=True)
-        self.node.code = nocore
+        self.node.code = nocore if frozen else Path(src)
         self.node.fs.mkdir(parents=True)
         (self.node.fs / "node_config.json").write_text(__import__("json").dumps(config(setup, free_port())))
         # the ESP8266 firmware's answers (always), and the probe (unless probe=False)
@@ -194,8 +195,8 @@ class Node(fz.Node):
         self.seen = 0
 
 
-def after_boot(tmp, exe, heap, setup):
-    with Node(tmp, exe, heap, setup) as n:
+def after_boot(tmp, exe, heap, setup, frozen=True, src=None):
+    with Node(tmp, exe, heap, setup, frozen, src=src) as n:
         n.boot(timeout=15)
         time.sleep(fz.SETTLE_S)
         return n.measure()
@@ -232,10 +233,10 @@ class Client:
         self.sock.close()
 
 
-def serves(tmp, exe, heap, setup, frozen=True, clients=3):
+def serves(tmp, exe, heap, setup, frozen=True, clients=3, src=None):
     """Does the original boot at `heap` and serve `clients`, one after the other (its server
     serves one at a time), each running COMMANDS? (ok, why not)"""
-    with Node(tmp, exe, heap, setup, probe=False) as n:
+    with Node(tmp, exe, heap, setup, frozen, probe=False, src=src) as n:
         try:
             n.boot(timeout=15)
         except MicrosError as err:
