@@ -64,7 +64,7 @@ def test_simboot_looks_for_frozen_standins_first_and_falls_back(tmp_path):
     path, files = _boot(tmp_path, [str(SIMBOOT)], ROOT)
     portmpy = str(sim.port_mpy())
     # frozen stand-ins first, then the compiled ones, then the sources; the core's .frozen last but lib
-    assert path[:4] == ["", _frozen_dir(), portmpy, str(PORTS / "unix")]
+    assert path[:4] == ["", _frozen_dir(), portmpy, str(PORTS / "unix")] and sim.PORT_FROZEN == _frozen_dir()
     assert path.index(str(tmp_path / "nocore")) < path.index(".frozen")
     # this binary has none frozen in: the search went on to MICROS_SIM_PORTMPY
     assert files == [f"{portmpy}/machine.mpy", f"{portmpy}/network.mpy"]

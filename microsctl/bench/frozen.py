@@ -24,7 +24,7 @@ from pathlib import Path
 from microsctl import PORTS, MicrosError
 from microsctl.bench import Skipped
 from microsctl.node.client import Shell
-from microsctl.node.sim import SimNode, frozen_core, free_port, port_mpy
+from microsctl.node.sim import PORT_FROZEN, SimNode, frozen_core, frozen_simboot, free_port, port_mpy
 from microsctl.run import micropython
 
 # scheduling off: the plain profile (shell and heartbeat LED); on: the timer callback
@@ -249,7 +249,8 @@ def serves(tmp, exe, heap, setup, frozen=True, clients=3):
         return not bad, "; ".join(bad)
 
 
-def smallest_heap(tmp, exe, setup, lo=8, hi=64, runs=3, frozen=True, progress=print, serves_at=None):
+def smallest_heap(tmp, exe, setup, lo=8, hi=64, runs=3, frozen=True, progress=print, serves_at=None,
+                  label="frozen"):
     """Bisect in 1 KiB steps the smallest heap (KiB) that boots and serves 3 clients, then
     confirm it over `runs` runs, moving up 1 KiB while the edge is not stable.
     lo is taken as failing without a try; an edge still unstable 8 KiB over hi gives None.
@@ -260,7 +261,7 @@ def smallest_heap(tmp, exe, setup, lo=8, hi=64, runs=3, frozen=True, progress=pr
     def ok(kib):
         res, why = (serves_at or serves)(tmp, exe, f"{kib}k", setup, frozen)
         tries.append((kib, res, why))
-        progress(f"[bench] frozen: {setup[0]} {kib} KiB: {'serves' if res else 'fails: ' + why}")
+        progress(f"[bench] {label}: {setup[0]} {kib} KiB: {'serves' if res else 'fails: ' + why}")
         return res
 
     if not ok(hi):
@@ -327,7 +328,8 @@ def module_costs(exe, frozen=True, heap="256k"):
         names = sorted("micros." + p.stem for p in (Path(code) / "micros").glob("*.mpy") if p.stem != "__init__")
         names.insert(0, "micros")
     names = list(BEFORE) + [n for n in BOOT_ORDER if n in names] + [n for n in names if n not in BOOT_ORDER]
-    path = [p for p in (str(port_mpy()), str(PORTS / "unix"), code, ".frozen") if p]  # asyncio is frozen into the port
+    # as simboot.py orders them: the stand-ins frozen in (if the binary has them), compiled, sources
+    path = [p for p in (PORT_FROZEN, str(port_mpy()), str(PORTS / "unix"), code, ".frozen") if p]
     script = MODULES_SCRIPT % {"path": path, "names": names}
     env = node.env()
     proc = subprocess.run([exe, "-X", f"heapsize={heap}", "-c", script], capture_output=True, text=True,
@@ -397,7 +399,7 @@ def measure(exe, frozen=True, quick=False, heaps=HEAPS, bisect=None, setups=SETU
     bisect: the (lo, hi) KiB range of the smallest-heap search (default by word size)."""
     ver, bits, _ = binary_facts(exe)
     bisect = bisect or ((8, 64) if bits == 32 else (16, 96))
-    res = {"exe": exe, "version": ver, "bits": bits, "frozen": frozen,
+    res = {"exe": exe, "version": ver, "bits": bits, "frozen": frozen, "standins": frozen_simboot(exe),
            "pools": {h: binary_facts(exe, h)[2] for h in heaps}, "boot": {}, "clients": {}, "small": {},
            "clients_at": clients_at, "serves": {}, "runs": 1 if quick else 3}
     with tempfile.TemporaryDirectory() as tmp:
@@ -476,9 +478,14 @@ def report(res):
         "In use and free: `gc.collect()` then `gc.mem_alloc()`/`gc.mem_free()` inside the node, the shell",
         f"listening, no client connected, {SETTLE_S:g} s after it came up; the probe's own bytes taken off.",
         "GC pool: " + ", ".join(f"{res['pools'][h]:,} B at {h}" for h in heaps) + ". `before the core`:",
-        "simboot.py's `machine.HEAP_BASE`, what the sim's boot script and its stand-ins for C modules",
-        "(machine, chip, time) held when the core started to load; a board pays none of it (the sim's",
-        "`network` stand-in, imported later by the boot, is in the per-module table).",
+        "simboot.py's `machine.HEAP_BASE`, what the VM, the sim's boot script and its stand-ins for C modules",
+        "(machine, chip, time) held when the core started to load; a board pays the VM's share only (the",
+        "sim's `network` stand-in, imported later by the boot, is in the per-module table).",
+        ("The stand-ins and simboot.py are frozen into this binary (ports/unix/manifest.py) and run in place,"
+         if res.get("standins") else
+         "The stand-ins are .mpy files here (this binary has none frozen in): their bytecode and names are"),
+        ("as a board's C modules do: the heap holds their objects only (module dicts, classes, functions)."
+         if res.get("standins") else "in the heap too, which a board never pays (docs/ram.md)."),
         "",
         "| setup | " + " | ".join(f"in use at {h} | free at {h}" for h in heaps)
         + " | of which before the core | smallest heap, 3 clients at once (`system memfree` + `help` each) |",
@@ -502,7 +509,8 @@ def report(res):
         lines += ["", "Not fully up (the figures on that row are of what did start):"] + notes
     block = 4 * res["bits"] // 8  # MICROPY_BYTES_PER_GC_BLOCK: 4 words
     lines += ["", "What the heap holds then (MicroPython's own counts, `micropython.mem_info()` and `qstr_info()`;",
-              "the names interned in RAM include the sim's shims', which are .mpy files here):", "",
+              "the names interned in RAM include the sim's stand-ins'" + (", which are .mpy files here):" if not
+                                                                         res.get("standins") else "):"), "",
               "| setup | heap | largest free block | names interned in RAM | micros modules loaded |",
               "|---|---|---|---|---|"]
     for s in setups:
@@ -528,7 +536,7 @@ def report(res):
         short = [f"- {label[s]}: stopped at {res['clients'][s][1]}" for s in setups
                  if res["clients"].get(s, ([], ""))[1]]
         lines += [""] + short if short else []
-    lines += ["", "Per module: imported in turn in one process at 256k: the sim's shims (C modules on a board)",
+    lines += ["", "Per module: imported in turn in one process at 256k: the sim's stand-ins (C modules on a board)",
               "and asyncio, then the core in boot order; bytes held after `gc.collect()`; a module another",
               "import pulled in is counted with that import:", "",
               "| module | bytes held | also loaded |", "|---|---|---|"]

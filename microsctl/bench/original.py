@@ -271,7 +271,7 @@ def measure(exe, original, heaps=fz.HEAPS, runs=3, bisect=(8, 64), progress=prin
                 progress(f"[bench] original: after boot, timer + cron {setup[0]}, {h}")
                 res["boot"][(setup[0], h)] = after_boot(tmp, oexe, h, setup)
             res["small"][setup[0]] = fz.smallest_heap(tmp, oexe, setup, *bisect, runs=runs, progress=progress,
-                                                      serves_at=serves)
+                                                      serves_at=serves, label="original")
     return res
 
 
@@ -290,4 +290,9 @@ def report(res, ours):
             lines.append(f"| ours, {name} | {m['used']:,} B | {m['free']:,} B | {fz._small(ours['small'][s])} |")
         if o:
             lines.append(f"| original v0.4, {name} | {o['used']:,} B | {o['free']:,} B | {fz._small(res['small'][s])} |")
+    lines += ["", "The original's smallest heap, tries (KiB, + serves, - fails):"]
+    for s, small in res["small"].items():
+        fails = [f"{k} KiB: {why[:100]}" for k, ok, why in small["tries"] if not ok]
+        lines.append(f"- {s}: " + " ".join(f"{k}{'+' if ok else '-'}" for k, ok, _ in small["tries"])
+                     + (f"; the last failure, {fails[-1]}" if fails else ""))
     return lines

@@ -81,6 +81,7 @@ def port_mpy():
 
 
 _FROZEN_BOOT = {}  # (binary, its mtime) -> has simboot frozen in
+PORT_FROZEN = ".frozen/ports/unix"  # where a binary has the stand-ins frozen (as simboot.py says)
 
 
 def frozen_simboot(exe):

@@ -1,6 +1,5 @@
 # Virtual board: the parts of `machine` that micrOS uses, recording pin, PWM and
 # timer state where a test can read it (LM_sim reports them over the shell).
-import sys
 import time
 import chip
 
@@ -14,11 +13,7 @@ HEAP_BASE = 0  # set by simboot: heap in use before the core was imported
 
 
 def reset():
-    sys.exit(RESET_EXIT)
-
-
-def soft_reset():
-    reset()
+    raise SystemExit(RESET_EXIT)
 
 
 # the speeds the chip runs at: esp8266/modmachine.c (80, 160), esp32/modmachine.c
@@ -32,16 +27,6 @@ def freq(f=None):
     if f // 1000000 not in chip.MHZ or f > top * 1000000:
         raise ValueError("frequency must be %sMHz" % "MHz, ".join(str(m) for m in chip.MHZ if m <= top))
     _freq[0] = f
-
-
-def unique_id():
-    import network
-
-    return network.WLAN(network.STA_IF).config("mac")
-
-
-def idle():
-    pass
 
 
 class Pin:
@@ -94,16 +79,6 @@ class Pin:
         return self.value(v)
 
 
-def edge(gpio, level):
-    """Drive a pin from outside (a test) and fire its IRQ as hardware would."""
-    old = PINS.get(gpio, 0)
-    PINS[gpio] = level
-    h = IRQS.get(gpio)
-    if h and old != level:
-        if (level and h[1] & Pin.IRQ_RISING) or (not level and h[1] & Pin.IRQ_FALLING):
-            h[0](Pin(gpio))
-
-
 # RTC user memory: esp8266/machine_rtc.c keeps it in the RTC's RAM (MEM_USER_MAXLEN
 # 492 bytes), esp32/machine_rtc.c in RTC_NOINIT memory (MICROPY_HW_RTC_USER_MEM_MAX
 # 2048): it survives machine.reset() and deep sleep, not a power cut. Here it is
@@ -133,10 +108,11 @@ class RTC:
 
 # The rest of `machine` is imported on first use (a module __getattr__,
 # py/mpconfig.h MICROPY_MODULE_GETATTR), so a node that never touches it pays no
-# heap for it (on a board it is C, in flash): PWM and Timer in machmore.py,
-# the devices' side (I2C, ADC, time_pulse_us, TouchPad) in devices.py.
+# heap for it (on a board it is C, in flash): PWM, Timer, the rarely used calls and
+# the tests' edge() in machmore.py, the devices' side (I2C, ADC, time_pulse_us,
+# TouchPad) in devices.py.
 def __getattr__(name):
-    if name in ("PWM", "Timer"):
+    if name in ("PWM", "Timer", "soft_reset", "unique_id", "idle", "edge"):
         import machmore
 
         return getattr(machmore, name)

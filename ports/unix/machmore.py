@@ -1,9 +1,35 @@
-# Virtual board: PWM and Timer of `machine`, imported by machine's module
-# __getattr__ on first use (a node without PWM or a timer IRQ never loads
-# them). Their state stays in machine (PWMS), where LM_sim and the tests read it.
+# Virtual board: PWM and Timer of `machine`, its rarely used calls and the
+# tests' edge(), imported by machine's module __getattr__ on first use (a node
+# without PWM or a timer IRQ never loads them). Their state stays in machine
+# (PINS, PWMS, IRQS), where LM_sim and the tests read it.
 import time
 import chip
-from machine import PWMS
+from machine import IRQS, PINS, PWMS, Pin, reset
+
+
+def soft_reset():
+    reset()
+
+
+def unique_id():
+    import network
+
+    return network.WLAN(network.STA_IF).config("mac")
+
+
+def idle():
+    pass
+
+
+def edge(gpio, level):
+    """Drive a pin from outside (a test) and fire its IRQ as hardware would."""
+    old = PINS.get(gpio, 0)
+    PINS[gpio] = level
+    h = IRQS.get(gpio)
+    if h and old != level:
+        if (level and h[1] & Pin.IRQ_RISING) or (not level and h[1] & Pin.IRQ_FALLING):
+            h[0](Pin(gpio))
+
 
 _pwm_freq = [500]  # esp8266/esppwm.c pwm_init(): one frequency, 500 Hz at start
 
