@@ -13,14 +13,18 @@ The section `frozen` measures it when given one (`invoke bench --only frozen --m
 How the original runs on the virtual board (what differs from its own boot.py):
 - main.py does what its boot.py does (gc.enable(), micrOSloader.main()) but `esp.osdebug(None)`,
   which only silences the SDK's UART log (no heap);
-- `sys.platform` reads 'esp8266' (its LogicalPins and Hooks choose the ESP8266's pins and CPU
-  speed by it; the unix port says 'linux' and cannot be changed in place): a proxy in
-  sys.modules, whose bytes are taken off with the probe's;
+- what it takes from an ESP8266's firmware that the unix port answers otherwise, as proxies in
+  sys.modules (PROBE), whose own bytes are taken off with the probe's: `sys.platform` reads
+  'esp8266' (its LogicalPins and Hooks choose the pins and CPU speed by it),
+  `micropython.alloc_emergency_exception_buf` holds its buffer in the heap (py/objexcept.c),
+  sockets take and give (host, port) tuples and have sendall() (esp8266/modlwip.c; one wrapper
+  object per socket, counted against the original);
 - its timer (machine.Timer) is the stand-in's: without an asyncio loop, a thread that schedules
   the callback (micropython.schedule), as the boards' timer interrupt does;
 - its `help` lists the Load Modules it finds on the filesystem: frozen ones are not there, so
   it lists the built-in commands only.
 """
+import json
 import os
 import re
 import socket
@@ -186,7 +190,7 @@ class Node(fz.Node):
         nocore.mkdir(parents=True)
         self.node.code = nocore if frozen else Path(src)
         self.node.fs.mkdir(parents=True)
-        (self.node.fs / "node_config.json").write_text(__import__("json").dumps(config(setup, free_port())))
+        (self.node.fs / "node_config.json").write_text(json.dumps(config(setup, free_port())))
         # the ESP8266 firmware's answers (always), and the probe (unless probe=False)
         (self.node.fs / "heapprobe.py").write_text(PROBE + (PROBE_TASK if probe else ""))
         (self.node.fs / "main.py").write_text(MAIN)
