@@ -13,6 +13,7 @@ import sys
 
 PORT_FROZEN = ".frozen/ports/unix"  # the stand-ins frozen into the binary (ports/unix/manifest.py)
 
+
 def _romfs(argv):
     # --romfs IMG: the micrOS core comes from a ROMFS image (invoke build
     # --board sim) mounted with vfs.VfsRom at /rom in place of CODEDIR, and runs
