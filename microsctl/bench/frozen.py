@@ -569,10 +569,12 @@ def frozen(quick=False):
     exe = micropython()
     if frozen_core(exe) is None:
         raise Skipped(f"{exe} has no micrOS frozen in: build one with shared/tools/unix-frozen.sh")
-    res = measure(exe, quick=quick)
     src = os.environ.get(ORIGINAL_ENV)
     if src:  # the original v0.4 on a binary like this one (microsctl/bench/original.py)
         from microsctl.bench import original
 
+        original.tree_of(exe)  # refused now, not after a minute of measuring
+    res = measure(exe, quick=quick)
+    if src:
         res["original"] = original.measure(exe, original.source(src), runs=res["runs"])
     return f"frozen-{res['bits']}", report(res)
