@@ -339,7 +339,7 @@ async def accept(s):  # (a name the VM has interned already: no qstr of its own)
     # connection closes that connection, and the loop goes on (upstream, the server
     # task would die and the node never accept again).
     while True:
-        s2 = None
+        s2 = addr = None  # nothing of the last connection is kept while waiting for the next
         try:
             yield asyncio.core._io_queue.queue_read(s)
             s2, addr = s.accept()
@@ -368,6 +368,7 @@ async def _sweep():
                     except OSError:
                         pass
                     cl[_TASK].cancel()
+            cl = None  # the last client's record (its socket, task and frame) is not kept here
         except MemoryError:
             gc.collect()
 
