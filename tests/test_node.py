@@ -141,14 +141,15 @@ def test_boots_and_serves_three_clients_at_68k(make_node):
         s.close()
 
 
-PROBE_LM = "import sys\n\n\ndef mods():\n    return ' '.join(sorted(sys.modules))\n"
+PROBE_LM = ("import sys\n\n\ndef mods():\n    return ' '.join(sorted(sys.modules))\n\n\n"
+            "def timer_runs():\n    return sys.modules['micros.sched'].N[0]\n")
 
 
 def test_armed_node_with_a_client_keeps_no_stream_event_or_cron_parser(make_node):
     """Issue 11: what the boot path leaves out of the heap. Timer and cron armed, a client
     connected: the shell serves sockets and its own records, not asyncio Streams, so
     asyncio.stream (~900 B for good on a 32-bit board) is never imported; asyncio.event
-    (~600 B) only for the external IRQ's flag (micros.sched._ext_start); the crontasks
+    (~600 B) only for the external IRQ's flag (micros.schedup, when it arms the pin); the crontasks
     parser (micros.cron, ~300 B) is dropped once the tasks are compiled."""
     n = make_node(profile="heartbeat", sets=["cron=True", "crontasks=*:*:*:0!system gccollect"], start=False)
     (n.fs / "LM_probe.py").write_text(PROBE_LM)  # a user Load Module on the node's filesystem
@@ -159,6 +160,24 @@ def test_armed_node_with_a_client_keeps_no_stream_event_or_cron_parser(make_node
         assert "asyncio.stream" not in mods
         assert "asyncio.event" not in mods
         assert "micros.cron" not in mods  # the crontasks parser: dropped once the tasks are compiled
+        assert "micros.schedup" not in mods  # arming the scheduler (~170 B of functions): dropped once armed
+
+
+def test_heartbeat_timer_keeps_no_pin_table(make_node):
+    """Issue 11: the heartbeat profile's timer calls `system heartbeat` every 3 s; it looks the
+    builtin LED's pin up once and does not keep micros.pins (its functions, ~250 B on a
+    32-bit board) loaded for it (main kept it from the timer's first run on)."""
+    n = make_node(profile="heartbeat", start=False)
+    (n.fs / "LM_probe.py").write_text(PROBE_LM)
+    n.start()
+    with Shell(n.port) as s:
+        assert s.cmd("system heartbeat") == "<3 heartbeat <3"
+        end = time.monotonic() + 10
+        while int(s.cmd("probe timer_runs")) < 2 and time.monotonic() < end:  # the timer ran, twice
+            time.sleep(0.5)
+        assert int(s.cmd("probe timer_runs")) >= 2
+        assert "micros.pins" not in s.cmd("probe mods").split()
+        assert s.cmd("system heartbeat") == "<3 heartbeat <3"
 
 
 BOOT_SCRIPT = r"""

@@ -33,12 +33,33 @@ def wifirssi():
     return "RSSI[dBm]: %d" % sta.status("rssi")
 
 
+_LED = None  # the builtin LED's GPIO once heartbeat looked it up, -1: none (pinmap takes a reboot)
+
+
 def heartbeat():
     """Blink the builtin LED once."""
-    from micros import pins
+    # the heartbeat profile's timer callback, every few seconds: the pin is looked up
+    # once, and micros.pins is not kept loaded for it
+    global _LED
+    if _LED is None:
+        import sys
 
+        had = "micros.pins" in sys.modules
+        from micros import pins
+
+        try:
+            _LED = pins.pin("builtin")
+        except ValueError:
+            _LED = -1
+        finally:
+            if not had:
+                from micros import core
+
+                core.drop("pins")
     try:
-        led = machine.Pin(pins.pin("builtin"), machine.Pin.OUT)
+        if _LED < 0:
+            raise ValueError("no builtin pin")
+        led = machine.Pin(_LED, machine.Pin.OUT)
     except ValueError:
         return "<3 heartbeat <3 (no builtin LED)"
     v = led.value()

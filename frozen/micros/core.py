@@ -55,6 +55,16 @@ def drop(name):
 
 
 async def _main():
+    await _up()  # its frame (all the boot's names) is freed once it ran: this one stays small
+    await asyncio.sleep_ms(max(0, _UPTIME_S * 1000 - time.ticks_diff(time.ticks_ms(), BOOT_MS)))
+    _count(0)  # a clean uptime ends a boot loop
+    while True:
+        await asyncio.sleep(3600)
+        uptime()
+
+
+async def _up():
+    # the shell, the first-boot check after a firmware update, MQTT, the scheduler, the network watch
     from micros import shell
 
     if not SAFE and conf.get("pled"):
@@ -88,11 +98,6 @@ async def _main():
         sched.start()
     if NET and conf.get("staessid") not in ("", "your_wifi_name"):
         _watch()
-    await asyncio.sleep_ms(max(0, _UPTIME_S * 1000 - time.ticks_diff(time.ticks_ms(), BOOT_MS)))
-    _count(0)  # a clean uptime ends a boot loop
-    while True:
-        await asyncio.sleep(3600)
-        uptime()
 
 
 def _watch():

@@ -10,15 +10,13 @@
 # sync, RTC set by hand), not lost time: cron restarts from the new now.
 #
 # External IRQ: the handler counts the edge and sets a ThreadSafeFlag (no
-# allocation; an Event on the virtual board, see _ext_start); a task waits on
+# allocation; an Event on the virtual board, see micros.schedup); a task waits on
 # the flag, runs the callback, then sleeps the debounce time and drops the
 # edges that came meanwhile. A burst is one callback; edges never queue up.
 import asyncio
-import sys
 import time
-from machine import Pin
 from micropython import const
-from micros import call, conf
+from micros import call
 
 _TICK_MS = const(500)  # cron looks at the clock twice a second
 _CAP_S = const(3600)  # clock jumps up to an hour are caught up / not refired
@@ -47,18 +45,13 @@ _firing = 0  # UTC second of the cron slot being run, else 0
 # tick at every reset, NTP runs in STA mode only); cron holds until then.
 _sane = 0
 _flag = None
-# What the IRQ handler sets, chosen in _ext_start(): asyncio.Event and
+# What the IRQ handler sets, chosen in micros.schedup: asyncio.Event and
 # ThreadSafeFlag live in asyncio.event, whose import costs ~600 B of heap for
 # good (32-bit), so it is imported only when the external IRQ is armed. The unix
 # port's poll() sweeps fd-less objects such as a ThreadSafeFlag every 1 ms, which
 # slows every socket of the shell; and the virtual board's IRQs (machine.edge)
 # run inside the event loop, where a plain Event is safe. None: that choice.
 FLAG = None
-
-
-def _note(text):
-    print("sched: " + text)
-    NOTES.append(text)
 
 
 def _run(text, cnt, at, where):
@@ -68,21 +61,6 @@ def _run(text, cnt, at, where):
     if not ok:
         cnt[at + 1] += 1
     return ok
-
-
-def _calls(key):
-    # the item's calls that resolve now; the others are reported
-    good = []
-    for line in conf.get(key).split(";"):
-        line = line.strip()
-        if not line or line == "n/a":
-            continue
-        try:
-            call.check(line)
-            good.append(line)
-        except Exception as e:
-            _note("%s: %r refused: %s" % (key, line, e))
-    return ";".join(good)
 
 
 # -- timer --
@@ -168,30 +146,6 @@ async def _cron():
         await asyncio.sleep_ms(_TICK_MS)
 
 
-def _cron_start():
-    global _last, _next, _off, _ewd, _sane
-    from micros import cron
-
-    _sane = time.mktime((2025, 1, 1, 0, 0, 0, 0, 0))
-    _off = conf.get("gmttime") * 3600
-    _ewd = time.gmtime(0)[6]
-    try:
-        tasks, errors = cron.parse(conf.get("crontasks"), call.check)
-    finally:  # the parser is needed once: a running cron keeps micros.cronrun only
-        call.unload("micros.cron")
-    for e in errors:
-        _note("crontasks: %s: not armed" % e)
-    if not tasks:
-        _note("cron is on but has no valid crontasks")
-        return
-    _tasks.extend(tasks)
-    _counts.extend([0] * (2 * len(tasks)))
-    _last = now()  # the seconds after boot: a reboot never refires its own second
-    _next = _earliest(_last + 1)
-    _arm(2)
-    asyncio.create_task(_cron())
-
-
 # -- external IRQ --
 def _irq(pin):
     N[EXT + 2] += 1  # small ints: no allocation in the handler
@@ -207,59 +161,16 @@ async def _ext(text, prell):
         _flag.clear()  # edges within the debounce time were bounce
 
 
-def _arm(bit):
-    global ARMED
-    ARMED |= bit
-
-
-def _ext_start(text):
-    global _flag, EGPIO
-    from micros import pins
-
-    name = conf.get("extirqpin")
-    trig = conf.get("extirqtrig")
-    edge = {"up": Pin.IRQ_RISING, "down": Pin.IRQ_FALLING}.get(trig, Pin.IRQ_RISING | Pin.IRQ_FALLING)
-    _flag = (FLAG or (asyncio.Event if sys.platform in ("linux", "darwin") else asyncio.ThreadSafeFlag))()
-    try:
-        gpio = pins.pin(name)
-        p = Pin(gpio, Pin.IN, Pin.PULL_UP) if trig == "down" else Pin(gpio, Pin.IN)
-        # not every pin has an interrupt (esp8266/machine_pin.c: GPIO16 raises OSError)
-        p.irq(handler=_irq, trigger=edge)
-    except (ValueError, OSError) as e:
-        _flag = None
-        _note("extirq: pin %s: %s: not armed" % (name, e))
-        return
-    _arm(4)
-    TEXT[1] = text
-    EGPIO = gpio
-    asyncio.create_task(_ext(text, conf.get("extirqprell")))
-
-
 def start():
-    """Arm what config asks for; bad parts are reported, never raised."""
+    """Arm what config asks for (micros.schedup, loaded for it and dropped after); bad
+    parts are reported, never raised."""
     try:
-        _start()
+        from micros import schedup
+
+        schedup.arm()
     except Exception as e:  # the node must come up whatever the scheduler does
-        _note("failed: %s: %s" % (type(e).__name__, e))
-
-
-def _start():
-    timirq = conf.get("timirq")
-    if timirq and conf.get("timirqcbf") != "n/a":
-        text = _calls("timirqcbf")
-        if text:
-            period = conf.get("timirqseq")
-            _arm(1)
-            TEXT[0] = text
-            asyncio.create_task(_timer(text, period))
-    if conf.get("cron"):
-        if timirq:
-            _cron_start()
-        else:
-            _note("cron is on but needs timirq True as well: cron not armed")
-    if conf.get("extirq"):
-        text = _calls("extirqcbf")
-        if text:
-            _ext_start(text)
-        else:
-            _note("extirq is on but has no valid extirqcbf: not armed")
+        text = "failed: %s: %s" % (type(e).__name__, e)
+        print("sched: " + text)
+        NOTES.append(text)
+    finally:
+        call.unload("micros.schedup")

@@ -49,6 +49,7 @@ def prompt(cl):
 
 
 def _render(res, as_json):
+    """A call's result -> its reply: text, or for a dict or list its lines as pieces."""
     if type(res) is str and not as_json:  # the common case first
         return res
     if as_json:
@@ -58,10 +59,18 @@ def _render(res, as_json):
     if res is None:
         return ""
     if isinstance(res, dict):
-        return "\n".join("%s: %s" % (k, res[k]) for k in sorted(res))
+        return _joined(res, sorted(res))
     if isinstance(res, (list, tuple)):
-        return "\n".join(str(x) for x in res)
+        return _joined(None, res)
     return str(res)
+
+
+def _joined(d, items):
+    # "\n".join of the items' lines ("key: value" for dict d), made a line at a time
+    sep = ""
+    for x in items:
+        yield "%s%s: %s" % (sep, x, d[x]) if d is not None else sep + str(x)
+        sep = "\n"
 
 
 def _extra(name, *args):
@@ -90,7 +99,8 @@ async def _reboot():
 
 
 def _exec(cl, line):
-    """One command line -> reply text; None closes the connection."""
+    """One command line -> reply text, or a generator of its pieces (help, dump, a
+    dict or list); None closes the connection."""
     as_json = line.endswith(">json")
     if as_json:
         line = line[:-5].rstrip()
@@ -100,7 +110,7 @@ def _exec(cl, line):
 
         return auth.gate(cl, line)
     if " " in line:  # no built-in has an argument: straight to conf mode or a call
-        return _render(_extra("conf_line", cl, line, as_json), as_json) if cl[_CONF] else _render(call.run(line), as_json)
+        return _extra("conf_line", cl, line, as_json) if cl[_CONF] else _render(call.run(line), as_json)
     if not line:
         return ""
     if line == "exit":
@@ -110,7 +120,7 @@ def _exec(cl, line):
     if line == "version":
         return VERSION
     if line == "help":
-        return _extra("help_text")
+        return _extra("help_text")  # as_json or not: the same text, as before
     if line in ("conf", "configure"):
         cl[_CONF] = True
         return ""
@@ -120,7 +130,7 @@ def _exec(cl, line):
     if line == "webrepl":
         return _extra("webrepl_start")
     if cl[_CONF]:
-        return _render(_extra("conf_line", cl, line, as_json), as_json)
+        return _extra("conf_line", cl, line, as_json)
     return _render(call.run(line), as_json)
 
 
@@ -158,8 +168,10 @@ async def _reply(cl, text):
     await drain(cl)
 
 
-def _answer(cl, raw):
-    """One received line -> reply text; None closes the connection."""
+def _answer(cl, raw, pieces=False):
+    """One received line -> the reply text; None closes the connection. With pieces,
+    a long reply may come as a generator of its pieces, for _write_pieces();
+    without (micros.mqtt's way in), it is always one string."""
     if raw[:4] == b"ota ":  # as bytes: no str copies of a data line
         return _ota(cl, raw)
     try:
@@ -167,14 +179,46 @@ def _answer(cl, raw):
     except UnicodeError:
         return "Error: the line is not UTF-8 text"
     try:
-        return _exec(cl, line)
-    except (call.CallError, conf.ConfError) as e:
+        out = _exec(cl, line)
+        return out if pieces or out is None or type(out) is str else "".join(out)
+    except Exception as e:
+        return _failed(e)
+
+
+def _failed(e):
+    """What a command's exception says to the client."""
+    if isinstance(e, (call.CallError, conf.ConfError)):
         return "Error: %s" % e
-    except MemoryError:  # out of memory is an answer: collect, then say how much is free
+    if isinstance(e, MemoryError):  # out of memory is an answer: collect, then say how much is free
         gc.collect()
         return "Error: out of memory (free %d B)" % gc.mem_free()
-    except Exception as e:  # an LM's own failure: report it, keep serving
-        return "Error: %s: %s" % (type(e).__name__, e)
+    return "Error: %s: %s" % (type(e).__name__, e)  # an LM's own failure: report it, keep serving
+
+
+async def _write_pieces(cl, out):
+    # A reply made a piece at a time (help, dump, a dict or list): each piece is sent
+    # as it is made, so no reply needs one block of heap for all of it. On the wire
+    # it is the same as the whole text: the pieces, then "\n" and the prompt (the
+    # prompt alone for an empty reply). A failure half-way is said after what was sent.
+    sent = False
+    err = None
+    while True:
+        try:
+            x = next(out)
+        except StopIteration:
+            break
+        except Exception as e:
+            err = _failed(e)
+            break
+        if x:
+            write(cl, x)
+            sent = True
+            if cl[_OUT]:  # the socket took less than all: wait before making more
+                await drain(cl)
+    if err:
+        write(cl, "\n" + err if sent else err)
+        sent = True
+    write(cl, "\n" + prompt(cl) if sent else prompt(cl))
 
 
 async def _quiet(s, ms):
@@ -234,16 +278,13 @@ async def _serve(s, peer):
                     if skip:
                         skip = False
                     else:
-                        out = _answer(cl, data[start:i])
+                        out = _answer(cl, data[start:i], True)
                         cl[_T] = time.ticks_ms()  # idle counts from the last complete command
                         if out is None:
                             await _reply(cl, "Bye!\n")
                             return
-                        if type(out) is list:  # help: a chunk at a time, not one 1.6 KB string (at 38k, 32-bit, that failed)
-                            for x in out:
-                                write(cl, x)
-                                write(cl, "\n")
-                            write(cl, prompt(cl))
+                        if type(out) is not str:  # pieces: help, dump, a dict or list
+                            await _write_pieces(cl, out)
                         elif len(out) > _JOIN_MAX:  # sent as it is: a long reply is not copied to join the prompt
                             write(cl, out)
                             write(cl, "\n" + prompt(cl))
@@ -298,7 +339,7 @@ async def accept(s):  # (a name the VM has interned already: no qstr of its own)
     # connection closes that connection, and the loop goes on (upstream, the server
     # task would die and the node never accept again).
     while True:
-        s2 = None
+        s2 = addr = None  # nothing of the last connection is kept while waiting for the next
         try:
             yield asyncio.core._io_queue.queue_read(s)
             s2, addr = s.accept()
@@ -327,6 +368,7 @@ async def _sweep():
                     except OSError:
                         pass
                     cl[_TASK].cancel()
+            cl = None  # the last client's record (its socket, task and frame) is not kept here
         except MemoryError:
             gc.collect()
 

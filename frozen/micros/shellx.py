@@ -39,18 +39,10 @@ _HELP = """[micrOS] built-in commands:
 
 
 def help_text():
-    """The help text as a list of chunks (lines without their last newline)."""
-    import os
-    from micros import LMS
-
-    out = [_HELP]
-    names = LMS.split()
-    for f in os.listdir():
-        if f.startswith("LM_") and (f.endswith(".py") or f.endswith(".mpy")):
-            n = f[3 : f.rfind(".")]
-            if n not in names:
-                names.append(n)
-    for name in names:
+    """The help text, a piece at a time: the built-ins, then a piece a Load Module
+    (micros.shell writes each as it is made, never one string of it all)."""
+    yield _HELP
+    for name in _lm_names():
         before = set(sys.modules)
         try:
             m = call.module(name)
@@ -61,27 +53,73 @@ def help_text():
                 funcs = sorted(
                     k for k in dir(m) if k[0] != "_" and callable(getattr(m, k)) and not isinstance(getattr(m, k), type)
                 )
-            out.append("  " + name + "".join("\n    " + k for k in funcs))
+            out = "\n  " + name + "".join("\n    " + k for k in funcs)
         except call.CallError:  # listed in micros.LMS, not frozen on this board
-            pass
+            out = None
         except Exception as e:  # a broken user module must not break help
-            out.append("  %s (cannot load: %s)" % (name, e))
+            out = "\n  %s (cannot load: %s)" % (name, e)
+        m = h = funcs = None
         call.forget(before)  # listing must not keep modules in RAM
-    gc.collect()
-    return out  # a chunk a module: the shell writes them one by one, never one string of it all
+        before = None
+        gc.collect()  # its bytes free before the next module loads, in the same place
+        if out:
+            yield out
+
+
+def _lm_names():
+    # micros.LMS's names, then those of LM_ files on the filesystem, each once
+    from micros import LMS
+
+    at = 0
+    while at < len(LMS):
+        end = LMS.find(" ", at)
+        end = len(LMS) if end < 0 else end
+        yield LMS[at:end]
+        at = end + 1
+    import os
+
+    mine = []
+    for f in os.listdir():
+        if f.startswith("LM_") and (f.endswith(".py") or f.endswith(".mpy")):
+            n = f[3 : f.rfind(".")]
+            if n not in mine and (" %s " % n) not in (" %s " % LMS):
+                mine.append(n)
+                yield n
 
 
 def conf_line(cl, line, as_json=False):
-    """One conf-mode line (noconf, dump, a key to read or write) -> the reply:
-    text, or with as_json (`>json`) a value for the shell to render as JSON."""
+    """One conf-mode line (noconf, dump, a key to read or write) -> the reply: text,
+    a generator of its lines (dump), or with as_json (`>json`) its JSON."""
+    if not as_json and (line == "dump" or line.startswith("dump ")):
+        return _dump(line[5:].strip())
+    out = _conf(cl, line, as_json)
+    if as_json:
+        import json
+
+        return json.dumps(out)
+    return out
+
+
+def _dump(flt):
+    # "key: value" lines of the settings whose key holds flt, secrets masked, made a
+    # line at a time from conf.SCHEMA: no list of keys, no string of them all
+    sep = ""
+    at = 1  # the start of a line of SCHEMA (it starts with a newline): its key, up to a space
+    while at < len(conf.SCHEMA):
+        k = conf.SCHEMA[at : conf.SCHEMA.find(" ", at)]
+        if flt in k:
+            yield "%s%s: %s" % (sep, k, conf.shown(k))
+            sep = "\n"
+        at = conf.SCHEMA.find("\n", at) + 1
+
+
+def _conf(cl, line, as_json):
     if line in ("noconf", "noconfigure"):
         cl[3] = False
         return ""
-    if line == "dump" or line.startswith("dump "):
+    if line == "dump" or line.startswith("dump "):  # as_json: one object, secrets masked as in the text
         flt = line[5:].strip()
-        if as_json:  # one object, secrets masked as in the text
-            return {k: conf.shown(k) for k in conf.keys() if flt in k}
-        return "\n".join("%s: %s" % (k, conf.shown(k)) for k in conf.keys() if flt in k)
+        return {k: conf.shown(k) for k in conf.keys() if flt in k}
     key, sep, val = line.partition(" ")
     colon = key.find(":")
     if colon > 0:
