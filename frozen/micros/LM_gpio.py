@@ -1,7 +1,7 @@
-# Load Module: RGB LED and servo over PWM, on logical pins.
-from machine import PWM, Pin
+# Load Module: RGB LED and servo over PWM, on logical pins. machine's PWM and the pin
+# map are imported when an output is first driven, not at import: `help` loads every
+# Load Module in turn, and this one was the largest of them to hold.
 from micropython import const
-from micros import pins
 
 _PWM = const(0)
 _HZ = const(1)
@@ -12,6 +12,9 @@ _rgb = [0, 0, 0]  # the levels last set, for state()
 def _out(name, freq):
     p = _pwm.get(name)
     if p is None:
+        from machine import PWM, Pin
+        from micros import pins
+
         if pins.board("PWM_ONE_FREQ", 0):
             # ESP8266: one frequency for every PWM pin (esp8266/esppwm.c); a second
             # frequency would silently retune the outputs already running
