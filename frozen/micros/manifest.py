@@ -15,8 +15,8 @@ metadata(description="micrOS core and built-in Load Modules")
 
 package(
     "micros",
-    files=["core.py", "conf.py", "call.py", "shell.py", "shellx.py", "auth.py", "sched.py", "schedup.py", "cron.py",
-           "cronrun.py", "ota.py", "mqtt.py", "mqttcmd.py"],
+    files=["core.py", "conf.py", "confw.py", "call.py", "shell.py", "shellx.py", "auth.py", "sched.py", "schedup.py",
+           "cron.py", "cronrun.py", "ota.py", "mqtt.py", "mqttcmd.py"],
     base_path="..",
     opt=1,
 )

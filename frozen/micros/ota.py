@@ -244,10 +244,13 @@ def _valid(key, val):
     from micros import conf
 
     try:
+        from micros import call, confw
+
+        call.unload("micros.confw")
         row = conf.spec(key)
         if row[2] & conf.SYSTEM:
             raise OtaError("%s is written by the node itself" % key)
-        conf.check(key, conf._check(row, conf.parse(key, val)))
+        confw.check(key, confw._check(row, confw.parse(key, val)))
     except conf.ConfError as e:
         raise OtaError(str(e))
 

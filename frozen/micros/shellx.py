@@ -103,12 +103,15 @@ def conf_line(cl, line, as_json=False):
 def _dump(flt):
     # "key: value" lines of the settings whose key holds flt, secrets masked, made a
     # line at a time from conf.SCHEMA: no list of keys, no string of them all
+    from micros import confw
+
+    call.unload("micros.confw")  # kept by this generator while it runs, by nothing after
     sep = ""
     at = 1  # the start of a line of SCHEMA (it starts with a newline): its key, up to a space
     while at < len(conf.SCHEMA):
         k = conf.SCHEMA[at : conf.SCHEMA.find(" ", at)]
         if flt in k:
-            yield "%s%s: %s" % (sep, k, conf.shown(k))
+            yield "%s%s: %s" % (sep, k, confw.shown(k))
             sep = "\n"
         at = conf.SCHEMA.find("\n", at) + 1
 
@@ -117,18 +120,21 @@ def _conf(cl, line, as_json):
     if line in ("noconf", "noconfigure"):
         cl[3] = False
         return ""
+    from micros import confw  # what conf mode shows and writes
+
+    call.unload("micros.confw")  # kept by this call while it runs, by nothing after
     if line == "dump" or line.startswith("dump "):  # as_json: one object, secrets masked as in the text
         flt = line[5:].strip()
-        return {k: conf.shown(k) for k in conf.keys() if flt in k}
+        return {k: confw.shown(k) for k in confw.keys() if flt in k}
     key, sep, val = line.partition(" ")
     colon = key.find(":")
     if colon > 0:
         key, val, sep = line[:colon], line[colon + 1 :], ":"
     if not sep:
-        return conf.shown(key) if as_json else str(conf.shown(key))
+        return confw.shown(key) if as_json else str(confw.shown(key))
     if key in ("auth", "authkey") and cl[4] is not True:  # cl[4]: micros.shell's auth state
         raise conf.ConfError("%s can be changed only in an authenticated session (or by invoke provision)" % key)
-    out = "Saved (takes effect after reboot)" if conf.set(key, val) else "Saved"
+    out = "Saved (takes effect after reboot)" if confw.set(key, val) else "Saved"
     if key in ("cron", "timirq") and conf.get("cron") and not conf.get("timirq"):
         out += "; note: cron runs only with timirq True"
     return out

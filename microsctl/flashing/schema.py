@@ -49,7 +49,7 @@ def params():
     conf = device_module("conf")
     return {
         k: Param(k, d, bool(f & conf.REBOOT), bool(f & conf.SECRET), bool(f & conf.SYSTEM), lo, hi)
-        for k, d, f, lo, hi in map(conf.spec, conf.keys())
+        for k, d, f, lo, hi in map(conf.spec, device_module("confw").keys())
     }
 
 
@@ -64,14 +64,15 @@ def secrets():
 def validate(key, value, system=False):
     """A typed, checked value for key (strings are parsed as the shell does)."""
     conf = device_module("conf")
+    w = device_module("confw")  # the checks conf.set runs on the node
     try:
         row = conf.spec(key)
         if row[2] & conf.SYSTEM and not system:
             raise conf.ConfError(f"{key} is written by the node itself")
         if isinstance(value, str):
-            value = conf.parse(key, value)
-        conf._check(row, value)
-        mod = conf.hook(key)
+            value = w.parse(key, value)
+        w._check(row, value)
+        mod = w.hook(key)
         if mod:
             device_module(mod).check(key, value)
     except conf.ConfError as err:
