@@ -266,7 +266,9 @@ def test_flash_prebuilt_writes_the_release_image_and_no_second_core(github, tmp_
         dump.write_bytes(bytes(rom.flash.data))
     files = mount_files(dump, b.filesystem.offset, b.filesystem)
     assert "node_config.json" in files and "main.py" in files
-    assert not [f for f in files if "micros" in f.split("/")[:-1] or f.endswith(".mpy")], sorted(files)
+    assert "rescue.mpy" in files  # main.py's rescue (ports/rescue.py), no part of the core
+    assert not [f for f in files if "micros" in f.split("/")[:-1] or f.endswith(".mpy") and f != "rescue.mpy"], \
+        sorted(files)
 
 
 def test_flash_prebuilt_on_the_virtual_board(github, tmp_path, monkeypatch):
@@ -279,7 +281,7 @@ def test_flash_prebuilt_on_the_virtual_board(github, tmp_path, monkeypatch):
     data = out.read_bytes()
     assert data[b.firmware.offset : b.firmware.offset + len(img)] == img
     files = mount_files(out, b.filesystem.offset, b.filesystem)
-    assert not [f for f in files if f.endswith(".mpy")], sorted(files)
+    assert not [f for f in files if f.endswith(".mpy") and f != "rescue.mpy"], sorted(files)
 
 
 def test_a_redirect_from_https_to_plain_http_is_refused():

@@ -21,7 +21,7 @@ def test_image_mounts_in_micropython_with_the_config(name, tmp_path):
     assert len(img) == fs.size == fs.block_count * fs.block_size
     path = fsimage.write_atomic(tmp_path / "fs.img", img)
     files = mount_files(path, 0, fs)  # the real MicroPython, vfs.VfsLfs2 over our block device
-    assert set(files) == {"node_config.json", "main.py"}
+    assert set(files) == {"node_config.json", "main.py", "rescue.mpy"}
     got = json.loads(files["node_config.json"])
     want = dict(cfg, pinmap=fsimage.board_pinmap(b))
     assert got == want

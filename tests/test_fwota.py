@@ -54,16 +54,16 @@ def _romfs(out, version, patch=None):
 def cores(tmp_path_factory):
     """Four firmwares: the old one (0.1.0), a new one (0.2.0), a new one whose boot fails (its
     boot.run raises: the node comes up in safe mode, the health check fails), and a new one that
-    cannot read the node's config (micros.conf moves it to node_config.json.bad, uses defaults)."""
+    cannot read the node's config (micros.confw moves it to node_config.json.bad, uses defaults)."""
     out = tmp_path_factory.mktemp("cores")
     boot = (FROZEN / "micros" / "boot.py").read_text()
     bad = boot.replace("def run():\n", "def run():\n    raise RuntimeError('broken firmware')\n", 1)
     assert bad != boot
-    conf = (FROZEN / "micros" / "conf.py").read_text()
+    conf = (FROZEN / "micros" / "confw.py").read_text()  # conf's loading half
     unread = conf.replace("data = json.load(f)", "data = json.load(f)\n            raise ValueError", 1)
     assert unread != conf
     return {"old": _romfs(out, "0.1.0"), "new": _romfs(out, "0.2.0"),
-            "bad": _romfs(out, "0.3.0", {"boot.py": bad}), "noconf": _romfs(out, "0.4.0", {"conf.py": unread})}
+            "bad": _romfs(out, "0.3.0", {"boot.py": bad}), "noconf": _romfs(out, "0.4.0", {"confw.py": unread})}
 
 
 @pytest.fixture

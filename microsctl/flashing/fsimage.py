@@ -166,15 +166,23 @@ def board_pinmap(board, cfg_pinmap="n/a"):
     return ",".join(user + extra) or "n/a"
 
 
+def boot_files():
+    """ports/main.py, which hands over to the frozen core, and ports/rescue.py as .mpy, which
+    main.py imports only when that fails: compiled here, as what is left of a heap the core
+    did not fit in may not hold the parser's and compiler's working memory (py/parse.c)."""
+    from microsctl import BUILD
+    from microsctl.firmware.compile import compile_files
+
+    out = compile_files([PORTS / "rescue.py"], BUILD / "fs-boot", "", opt=3)
+    return {"main.py": (PORTS / "main.py").read_bytes(), "rescue.mpy": (out / "rescue.mpy").read_bytes()}
+
+
 def node_files(board, cfg, modules=(), core=None):
-    """The files of a node: node_config.json, main.py, the profile's non-frozen Load Modules,
+    """The files of a node: node_config.json, main.py and rescue.mpy, the profile's non-frozen Load Modules,
     and (prebuilt stock firmware) the compiled core under lib/ as {relative path: bytes}."""
     cfg = dict(cfg)
     cfg["pinmap"] = schema.validate("pinmap", board_pinmap(board, cfg.get("pinmap", "n/a")))
-    files = {
-        CONFIG: json.dumps(cfg).encode(),
-        "main.py": (PORTS / "main.py").read_bytes(),
-    }
+    files = {CONFIG: json.dumps(cfg).encode(), **boot_files()}
     for mod in modules:
         src = profiles.module_source(mod)
         if src is not None:

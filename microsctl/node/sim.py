@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 from microsctl import BUILD, PORTS, MicrosError
+from microsctl.flashing import fsimage
 from microsctl.flashing import profiles
 from microsctl.flashing import schema
 from microsctl.run import micropython, show, stop_process
@@ -165,7 +166,7 @@ class SimNode:
         return json.loads(self.config_path.read_text())
 
     def prepare(self, profile="default", sets=None, port=None, fresh=False):
-        """Lay out the node's filesystem: main.py and node_config.json."""
+        """Lay out the node's filesystem: main.py, rescue.mpy and node_config.json."""
         # its address is its static IP, as a board keeps its first one; each boot's --host (or the
         # default, which a fresh node learns at its first STA join) wins over a kept devip
         sets = list(sets or []) + self._devip(sets)
@@ -187,7 +188,8 @@ class SimNode:
         if fresh and self.fs.exists():
             shutil.rmtree(self.fs)
         self.fs.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(PORTS / "main.py", self.fs / "main.py")
+        for name, data in fsimage.boot_files().items():  # main.py and rescue.mpy
+            (self.fs / name).write_bytes(data)
         write_config(self.config_path, cfg)
         return cfg
 

@@ -59,6 +59,9 @@ def _boot(argv):
 
     gc.collect()
     machine.HEAP_BASE = gc.mem_alloc()  # heap in use before the core is imported
+    # A board compiles main.py before it runs a line of it (shared/runtime/pyexec.c): its
+    # bytecode is in the heap before the core's import, not squeezed in after it
+    main = _compile()
     try:
         from micros import shell
 
@@ -68,7 +71,12 @@ def _boot(argv):
     except ImportError:  # no core: main.py says so and rescues
         pass
     except MemoryError:  # the core does not fit in this heap: out of reach (so it can never
-        sys.modules.pop("micros", None)  # bind beyond loopback), main.py rescues as with none
+        # bind beyond loopback), main.py rescues as with none. Nothing of it kept: the modules
+        # it got through stay in sys.modules, where on a board main.py's own import of the
+        # core fails the same way after main.py was compiled, not before
+        for m in [m for m in sys.modules if m == "micros" or m.startswith("micros.")]:
+            del sys.modules[m]
+        gc.collect()
         print("[sim] the micrOS core does not fit in this heap")
         if code not in sys.path:  # frozen in: it cannot be kept out of reach
             raise SystemExit(1)
@@ -76,14 +84,23 @@ def _boot(argv):
     if frozen and not getattr(sys.modules.get("micros"), "__path__", "").startswith(".frozen"):
         print("this MicroPython has no micrOS frozen in: build one with 'invoke build --board unix'")
         raise SystemExit(1)
-    _main()
+    _main(main)
 
 
-def _main():
+def _compile():
+    try:
+        with open("main.py") as f:
+            return compile(f.read(), "main.py", "exec")
+    except OSError:  # no main.py: the board boots to its REPL
+        return None
+
+
+def _main(main):
     import chip
 
     try:
-        __import__("main")
+        if main:
+            exec(main, {"__name__": "main"})
     except SystemExit as e:
         if e.value == 75 or not chip.NAME:  # machine.reset(), or the plain sim
             raise
