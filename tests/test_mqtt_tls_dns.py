@@ -144,16 +144,24 @@ def test_shell_answers_while_the_broker_name_is_resolved_and_the_address_is_kept
             assert w.wait(lambda m: m[1] == "online", timeout=10), open(n.log).read()[-600:]
             # DNS goes silent: after a broker restart the node comes back on the address it kept
             dns.mute = True
-            asked = dns.queries
-            b.restart(down=0.5)
-            w2 = Watch(b.port, "micros/dns01/status")
-            assert w2.wait(lambda m: m[1] == "online", timeout=25), open(n.log).read()[-600:]
-            assert dns.queries > asked  # it asked again (once per connection attempt), got nothing
-            assert "broker.micros.test: DNS server 127.0.0.77 did not answer; using 127.0.0.1" in open(n.log).read()
+            _back_on_kept_address(b, n, dns, "dns01", "DNS server 127.0.0.77 did not answer")
             w.close()
-            w2.close()
     finally:
         dns.close()
+
+
+def _back_on_kept_address(b, n, dns, devfid, why):
+    """Restart the broker while DNS fails (`why`, as the node logs it): the node asks again (once
+    per connection attempt), gets nothing usable and comes back on the address it kept."""
+    asked = dns.queries
+    b.restart(down=0.5)
+    w = Watch(b.port, f"micros/{devfid}/status")
+    try:
+        assert w.wait(lambda m: m[1] == "online", timeout=25), open(n.log).read()[-600:]
+        assert dns.queries > asked
+        assert f"broker.micros.test: {why}; using 127.0.0.1" in open(n.log).read()
+    finally:
+        w.close()
 
 
 def test_an_unknown_broker_name_is_reported_and_the_shell_serves(dns_node):
@@ -202,15 +210,9 @@ def test_a_malformed_dns_reply_is_a_dns_failure_and_the_kept_address_is_used(dns
             n = dns_node(mqtt_sets(b, mqtthost="broker.micros.test", devfid="dns05"), "dns05")
             assert w.wait(lambda m: m[1] == "online", timeout=10), open(n.log).read()[-600:]
             dns.malformed = True
-            asked = dns.queries
-            b.restart(down=0.5)
-            w2 = Watch(b.port, "micros/dns05/status")
-            assert w2.wait(lambda m: m[1] == "online", timeout=25), open(n.log).read()[-600:]
-            assert dns.queries > asked
-            assert "broker.micros.test: bad DNS reply; using 127.0.0.1" in open(n.log).read()
+            _back_on_kept_address(b, n, dns, "dns05", "bad DNS reply")
             with Shell(n.port, timeout=8) as s:
                 assert s.cmd("hello").startswith("hello:dns05:")
             w.close()
-            w2.close()
     finally:
         dns.close()
