@@ -2,15 +2,18 @@
 # reply goes out on .../reply. Loaded by micros.mqtt for each command and dropped after:
 # none of it stays in RAM while the client is idle.
 import json
+from micropython import const
 from micros import call, shell
 from micros.mqtt import publish, changed
+
+_CONF = const(3)  # micros.shell's connection record: in conf mode
 
 
 def _unknown(cl, line):
     """The error for a call whose module or function does not exist, found by comparing text,
     or None. call.module/function would __import__/getattr the name first, and either interns
     it (py/qstr.c keeps every qstr for good): a name from the network must not get that far."""
-    if cl[3] or " " not in line:
+    if cl[_CONF] or " " not in line:
         return None  # conf mode or a built-in: no name is looked up
     try:
         mod, func, _, _ = call.parse(line[:-5] if line.endswith(">json") else line)
@@ -21,7 +24,7 @@ def _unknown(cl, line):
     from micros import LMS
 
     m = sys.modules.get("micros.LM_" + mod) or sys.modules.get("LM_" + mod)
-    if m is None and mod not in (LMS.split() if isinstance(LMS, str) else LMS):
+    if m is None and mod not in LMS.split():
         for d in sys.path:
             for ext in (".mpy", ".py"):
                 try:
